@@ -1,0 +1,225 @@
+/**
+ * Callback `process`: runs the user's program once per param, without a
+ * shell unless asked for, in a process group of its own so that a timeout or
+ * a shutdown stops the program and everything it started.
+ *
+ * The program contract: argv as built by `core/template.ts`; standard input
+ * is empty; `MINION_PARAM` (JSON), `MINION_ID` and `MINION_ATTEMPT` are in
+ * its environment; exit 0 is success; standard output and error pass through
+ * to the minion's, or go to files with a results directory.
+ *
+ * @module
+ */
+
+import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
+import { signalGroup, trackGroup, untrackGroup } from "../core/children.ts";
+import { TaskFailure } from "../core/errors.ts";
+import { canonicalJson, paramText } from "../core/param.ts";
+import { buildArgv, formatArgv } from "../core/template.ts";
+
+/** How a {@linkcode ProcessCallback} runs programs. */
+export interface ProcessCallbackOptions {
+  /** Run the command through `sh -c`, quoting every param value. @default {false} */
+  shell?: boolean;
+  /**
+   * Keep each param's standard output and error in files under this
+   * directory, and a job log (`joblog.tsv`), instead of passing them through.
+   * @default {undefined}
+   */
+  resultsDir?: string;
+  /** Time between SIGTERM and SIGKILL when a run must stop, in ms. @default {5000} */
+  graceMs?: number;
+}
+
+const encoder = new TextEncoder();
+
+async function outputDir(param: JsonValue): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    encoder.encode(canonicalJson(param)),
+  );
+  const hash = Array.from(
+    new Uint8Array(digest).slice(0, 4),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const slug = paramText(param).replace(/[^A-Za-z0-9._=-]+/g, "_").slice(0, 60);
+  return `${slug || "param"}-${hash}`;
+}
+
+const JOBLOG_HEADER =
+  "seq\tminion\thost\tstart\truntime\tattempt\texitcode\tsignal\toutput\tcommand\n";
+
+async function appendJoblog(resultsDir: string, row: string): Promise<void> {
+  const path = `${resultsDir}/joblog.tsv`;
+  try {
+    // Whoever creates the log writes the header; `createNew` makes that race-free.
+    await Deno.writeTextFile(path, JOBLOG_HEADER, { createNew: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  // One append per row, so that rows of concurrent runs do not interleave.
+  await Deno.writeTextFile(path, row, { append: true });
+}
+
+/**
+ * Runs a program per param. Subclass it and override {@linkcode toCmd} to
+ * build the command line yourself.
+ *
+ * @example Append each param to `echo`
+ * ```ts
+ * import { ProcessCallback } from "../mod.ts";
+ *
+ * const callback = new ProcessCallback(["echo", "hello"]);
+ * console.log(callback.toCmd("--beta 'x y'")); // ["echo", "hello", "--beta", "x y"]
+ * ```
+ *
+ * @example Build the command from an object param
+ * ```ts
+ * import { ProcessCallback, type JsonValue } from "../mod.ts";
+ *
+ * class Sim extends ProcessCallback {
+ *   override toCmd(param: JsonValue): string[] {
+ *     const p = param as { arg1: string; arg2: string };
+ *     return ["a.out", "--arg1", p.arg1, p.arg2];
+ *   }
+ * }
+ * console.log(new Sim([]).toCmd({ arg1: "1", arg2: "x" }));
+ * ```
+ */
+export class ProcessCallback implements Callback {
+  /** The command and its arguments, before the param is added. */
+  readonly command: readonly string[];
+  #shell: boolean;
+  #resultsDir: string | undefined;
+  #graceMs: number;
+
+  /**
+   * @param command the program and its fixed arguments, with placeholders if any
+   * @param options shell, results directory and kill grace
+   */
+  constructor(
+    command: readonly string[],
+    options: ProcessCallbackOptions = {},
+  ) {
+    this.command = command;
+    this.#shell = options.shell ?? false;
+    this.#resultsDir = options.resultsDir;
+    this.#graceMs = options.graceMs ?? 5000;
+  }
+
+  /**
+   * The argv to run for `param`: program first, never through a shell unless
+   * the callback was made with `shell: true`.
+   *
+   * @throws {TypeError} when a placeholder names a field the param lacks
+   */
+  toCmd(param: JsonValue): string[] {
+    return buildArgv(this.command, param, this.#shell);
+  }
+
+  /** The command line for `param`, quoted so a shell would read it back. */
+  describe(param: JsonValue): string {
+    return formatArgv(this.toCmd(param));
+  }
+
+  /**
+   * Runs the program for `param` and resolves when it exits 0.
+   *
+   * Needs `--allow-run` (and `--allow-write` for a results directory).
+   *
+   * @throws {TaskFailure} when it exits non-zero, is killed or cannot start
+   */
+  async process(param: JsonValue, context: TaskContext): Promise<void> {
+    const argv = this.toCmd(param);
+    const [program, ...args] = argv;
+    if (program === undefined) {
+      throw new TaskFailure("the command is empty: give a program to run");
+    }
+    const results = this.#resultsDir;
+    const dir = results === undefined ? undefined : await outputDir(param);
+    if (results !== undefined) {
+      await Deno.mkdir(`${results}/${dir}`, { recursive: true });
+    }
+    const started = new Date();
+
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(program, {
+        args,
+        env: {
+          MINION_PARAM: JSON.stringify(param),
+          MINION_ID: context.minionId,
+          MINION_ATTEMPT: String(context.attempt),
+        },
+        // The minion's own standard input may be the queue itself.
+        stdin: "null",
+        stdout: results === undefined ? "inherit" : "piped",
+        stderr: results === undefined ? "inherit" : "piped",
+        detached: true,
+      }).spawn();
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotFound
+        ? "no such program; check the name or PATH"
+        : (error as Error).message;
+      throw new TaskFailure(`Cannot run '${program}': ${why}`, {
+        cause: error,
+      });
+    }
+    trackGroup(child.pid);
+
+    let killer: ReturnType<typeof setTimeout> | undefined;
+    const stop = () => {
+      signalGroup(child.pid, "SIGTERM");
+      killer = setTimeout(
+        () => signalGroup(child.pid, "SIGKILL"),
+        this.#graceMs,
+      );
+    };
+    if (context.signal.aborted) stop();
+    context.signal.addEventListener("abort", stop, { once: true });
+
+    const copies = results === undefined ? [] : [
+      child.stdout.pipeTo(
+        (await Deno.create(`${results}/${dir}/stdout`)).writable,
+      ),
+      child.stderr.pipeTo(
+        (await Deno.create(`${results}/${dir}/stderr`)).writable,
+      ),
+    ];
+    let status: Deno.CommandStatus;
+    try {
+      status = await child.status;
+      await Promise.all(copies);
+    } finally {
+      context.signal.removeEventListener("abort", stop);
+      clearTimeout(killer);
+      untrackGroup(child.pid);
+    }
+    if (results !== undefined) {
+      const runtime = ((Date.now() - started.getTime()) / 1000).toFixed(3);
+      const row = [
+        context.seq,
+        context.minionId,
+        Deno.hostname(),
+        started.toISOString(),
+        runtime,
+        context.attempt,
+        status.code,
+        status.signal ?? "",
+        dir,
+        formatArgv(argv).replace(/[\t\n]/g, " "),
+      ].join("\t");
+      await appendJoblog(results, `${row}\n`);
+    }
+    if (status.success) return;
+    if (status.signal) {
+      throw new TaskFailure(`'${program}' was killed by ${status.signal}`, {
+        signal: status.signal,
+        exitCode: status.code,
+      });
+    }
+    throw new TaskFailure(`'${program}' exited with code ${status.code}`, {
+      exitCode: status.code,
+    });
+  }
+}

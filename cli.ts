@@ -1,0 +1,54 @@
+/**
+ * The `minionize` command. Errors print as one line, `minionize: error: ...`
+ * (`--debug` adds the stack), and bad settings exit 2 before anything is
+ * taken from the queue.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-console
+import { ConfigError } from "./core/errors.ts";
+import { VERSION } from "./core/version.ts";
+
+/** Subcommands by name, loaded when used. */
+const COMMANDS: Record<
+  string,
+  () => Promise<(args: string[]) => Promise<number>>
+> = {
+  status: async () => (await import("./commands/status.ts")).status,
+};
+
+/**
+ * Runs the command line `args` and resolves to the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ * Deno.exit(await main(["echo", "hello"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const debug = args.includes("--debug");
+  try {
+    const [first, ...rest] = args;
+    if (first === "--version" || first === "-V") {
+      console.log(`minionize ${VERSION}`);
+      return 0;
+    }
+    const command = first === undefined ? undefined : COMMANDS[first];
+    if (command) return await (await command())(rest);
+    const { run } = await import("./commands/run.ts");
+    return await run(args);
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    console.error(`minionize: error: ${text}`);
+    if (debug && error instanceof Error && error.stack) {
+      console.error(error.stack);
+    }
+    return error instanceof ConfigError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

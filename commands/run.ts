@@ -1,0 +1,184 @@
+/**
+ * `minionize [OPTIONS] PROGRAM [ARGS...]`: turns this process into a minion
+ * that runs PROGRAM once per param.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-console
+import { ProcessCallback } from "../callbacks/process.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
+import { readSettings } from "../core/config.ts";
+import { loadEnv } from "../core/dotenv.ts";
+import { ConfigError } from "../core/errors.ts";
+import { launch } from "../core/launch.ts";
+import { ENGINES, REPORTERS } from "../core/registry.ts";
+
+/** The options of the run command. */
+export const RUN_OPTIONS: readonly OptionSpec[] = [
+  {
+    long: "--engine",
+    value: "NAME",
+    variable: "MINION_ENGINE",
+    help: `queue to take params from: ${
+      Object.keys(ENGINES).join(", ")
+    } (default execo)`,
+  },
+  {
+    long: "--jobs",
+    short: "-j",
+    value: "N",
+    variable: "MINION_CONCURRENCY",
+    help: "params in flight at once (default 1)",
+  },
+  {
+    long: "--retries",
+    value: "N",
+    variable: "MINION_RETRIES",
+    help:
+      "extra runs of a failed param before it is recorded failed (default 0)",
+  },
+  {
+    long: "--timeout",
+    value: "SECONDS",
+    variable: "MINION_TIMEOUT",
+    help: "kill a run after this long; it counts as a failure (default none)",
+  },
+  {
+    long: "--grace",
+    value: "SECONDS",
+    variable: "MINION_GRACE",
+    help: "time between SIGTERM and SIGKILL when a run must stop (default 5)",
+  },
+  {
+    long: "--shell",
+    variable: "MINION_SHELL",
+    help: "run the command through sh -c, params quoted",
+  },
+  {
+    long: "--results",
+    value: "DIR",
+    variable: "MINION_RESULTS",
+    help: "keep each param's stdout/stderr and a joblog.tsv under DIR",
+  },
+  {
+    long: "--reporter",
+    value: "NAME",
+    variable: "MINION_REPORTER",
+    help: `where events go: ${
+      Object.keys(REPORTERS).join(", ")
+    } (default null)`,
+  },
+  {
+    long: "--max-params",
+    value: "N",
+    variable: "MINION_MAX_PARAMS",
+    help: "leave after taking N params",
+  },
+  {
+    long: "--idle-exit",
+    value: "SECONDS",
+    variable: "MINION_IDLE_EXIT",
+    help: "leave after waiting this long with nothing to take",
+  },
+  {
+    long: "--dry-run",
+    variable: "DRY",
+    help: "print the command each param would run; consume nothing",
+  },
+  { long: "--debug", help: "print stack traces of errors" },
+  { long: "--help", short: "-h", help: "show this help" },
+  { long: "--version", short: "-V", help: "print the version" },
+];
+
+/** The help text of the run command. */
+export function runHelp(): string {
+  return `Usage: minionize [OPTIONS] [--] PROGRAM [ARGS...]
+       minionize COMMAND ...   (status; see minionize COMMAND --help)
+
+Takes params from a queue and runs PROGRAM once per param. The param is
+appended to ARGS (a string param split into words by shell rules, never run
+by a shell), or put in place of {} / {name} / {0} placeholders. Exit 0 acks
+the param; anything else fails it.
+
+Options (each also read from the variable in brackets, or from .env):
+${formatOptions(RUN_OPTIONS)}
+
+Exit status: 0 when every param run succeeded, 1 when one failed, 2 on bad
+settings, 130/143 after SIGINT/SIGTERM (in-flight params are given back).`;
+}
+
+/** Whether `program` can be run: a path to an executable file, or on PATH. */
+async function findProgram(
+  program: string,
+  path: string | undefined,
+): Promise<boolean> {
+  const executable = async (candidate: string) => {
+    try {
+      const info = await Deno.stat(candidate);
+      return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes("/")) return await executable(program);
+  for (const dir of (path ?? "").split(":")) {
+    if (await executable(`${dir || "."}/${program}`)) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs the minion command with `args` and resolves to its exit status.
+ *
+ * @throws {ConfigError} on bad options, settings or a missing program
+ */
+export async function run(args: readonly string[]): Promise<number> {
+  const { variables, flags, rest } = parseArgs(args, RUN_OPTIONS);
+  if (flags.has("--help")) {
+    console.log(runHelp());
+    return 0;
+  }
+  const env = { ...(await loadEnv()), ...variables };
+  const settings = readSettings(env);
+  const [program] = rest;
+  if (program === undefined) {
+    throw new ConfigError(
+      "PROGRAM",
+      "no program to run: give one after the options, e.g. 'minionize echo hello' (see minionize --help)",
+    );
+  }
+  if (
+    !settings.shell && !/[{}]/.test(program) &&
+    !(await findProgram(program, env.PATH))
+  ) {
+    throw new ConfigError(
+      "PROGRAM",
+      `Cannot run '${program}': no such program${
+        program.includes("/") ? " (or it is not executable)" : " on PATH"
+      }; check the name, or give its path`,
+    );
+  }
+  if (settings.results !== undefined) {
+    try {
+      await Deno.mkdir(settings.results, { recursive: true });
+    } catch (error) {
+      throw new ConfigError(
+        "MINION_RESULTS",
+        `Cannot use MINION_RESULTS (--results) '${settings.results}': ${
+          (error as Error).message
+        }; give a writable directory`,
+        { cause: error },
+      );
+    }
+  }
+  const callback = new ProcessCallback(rest, {
+    shell: settings.shell,
+    graceMs: settings.graceMs,
+    ...(settings.results === undefined ? {} : { resultsDir: settings.results }),
+  });
+  const summary = await launch(callback, settings, env, {
+    callbackName: "process",
+  });
+  return summary.exitCode;
+}

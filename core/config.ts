@@ -1,0 +1,197 @@
+/**
+ * Minion settings from variables, with the original tool's names and
+ * defaults. Command-line flags are given as the variables they stand for, so
+ * one parser serves flags, the environment and `.env`, and every message can
+ * name both spellings.
+ *
+ * @module
+ */
+
+import type { Env } from "./contracts.ts";
+import { ConfigError } from "./errors.ts";
+import { ENGINES, PLANNED_ENGINES, REPORTERS } from "./registry.ts";
+
+/** Everything the minion loop and the CLI need to know. */
+export interface Settings {
+  /** `MINION_ENGINE`: the queue. @default {"execo"} */
+  engine: string;
+  /** `MINION_REPORTER`: where events go. @default {"null"} */
+  reporter: string;
+  /** `MINION_CONCURRENCY` (`-j`): params in flight at once. @default {1} */
+  concurrency: number;
+  /** `MINION_RETRIES`: extra runs of a failed param. @default {0} */
+  retries: number;
+  /** `MINION_TIMEOUT`: per-run time limit, in ms. @default {undefined} */
+  timeoutMs: number | undefined;
+  /** `DRY`: print commands, consume nothing. @default {false} */
+  dryRun: boolean;
+  /** `MINION_SHELL`: run the command through `sh -c`. @default {false} */
+  shell: boolean;
+  /** `MINION_RESULTS`: directory for outputs and the job log. */
+  results: string | undefined;
+  /** `MINION_MAX_PARAMS`: leave after this many params. */
+  maxParams: number | undefined;
+  /** `MINION_IDLE_EXIT`: leave after this long with nothing to take, in ms. */
+  idleExitMs: number | undefined;
+  /** `MINION_GRACE`: time between TERM and KILL, in ms. @default {5000} */
+  graceMs: number;
+}
+
+/** A variable's flag, for messages. */
+export const FLAG_OF: Readonly<Record<string, string>> = {
+  MINION_ENGINE: "--engine",
+  MINION_REPORTER: "--reporter",
+  MINION_CONCURRENCY: "-j",
+  MINION_RETRIES: "--retries",
+  MINION_TIMEOUT: "--timeout",
+  DRY: "--dry-run",
+  MINION_SHELL: "--shell",
+  MINION_RESULTS: "--results",
+  MINION_MAX_PARAMS: "--max-params",
+  MINION_IDLE_EXIT: "--idle-exit",
+  MINION_GRACE: "--grace",
+};
+
+function named(variable: string): string {
+  const flag = FLAG_OF[variable];
+  return flag ? `${variable} (${flag})` : variable;
+}
+
+/**
+ * A whole number of at least `min`, or `undefined` when unset or empty.
+ *
+ * @throws {ConfigError} naming the variable when malformed
+ */
+export function readInteger(
+  env: Env,
+  variable: string,
+  min: number,
+): number | undefined {
+  const text = env[variable]?.trim();
+  if (text === undefined || text === "") return undefined;
+  if (!/^[0-9]+$/.test(text) || Number(text) < min) {
+    throw new ConfigError(
+      variable,
+      `${
+        named(variable)
+      } is '${text}': expected a whole number of at least ${min}, e.g. ${variable}=${
+        Math.max(min, 2)
+      }`,
+    );
+  }
+  return Number(text);
+}
+
+/**
+ * A duration in seconds (decimals allowed), returned in ms, or `undefined`.
+ *
+ * @throws {ConfigError} naming the variable when malformed
+ */
+export function readSeconds(env: Env, variable: string): number | undefined {
+  const text = env[variable]?.trim();
+  if (text === undefined || text === "") return undefined;
+  const value = Number(text);
+  if (!/^[0-9]*\.?[0-9]+$/.test(text) || !(value > 0)) {
+    throw new ConfigError(
+      variable,
+      `${
+        named(variable)
+      } is '${text}': expected a number of seconds above 0, e.g. ${variable}=30`,
+    );
+  }
+  return Math.round(value * 1000);
+}
+
+const TRUE = ["1", "true", "yes", "on"];
+const FALSE = ["", "0", "false", "no", "off"];
+
+/**
+ * A yes/no variable.
+ *
+ * @throws {ConfigError} naming the variable when neither
+ */
+export function readBoolean(env: Env, variable: string): boolean {
+  const text = (env[variable] ?? "").trim().toLowerCase();
+  if (TRUE.includes(text)) return true;
+  if (FALSE.includes(text)) return false;
+  throw new ConfigError(
+    variable,
+    `${named(variable)} is '${
+      env[variable]
+    }': expected 1/true/yes/on or 0/false/no/off`,
+  );
+}
+
+/**
+ * One of `choices`, or `fallback` when unset.
+ *
+ * @throws {ConfigError} naming the variable and the choices
+ */
+export function readChoice<T extends string>(
+  env: Env,
+  variable: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  const text = env[variable]?.trim();
+  if (text === undefined || text === "") return fallback;
+  if ((choices as readonly string[]).includes(text)) return text as T;
+  throw new ConfigError(
+    variable,
+    `${named(variable)} is '${text}': expected one of ${choices.join(", ")}`,
+  );
+}
+
+/**
+ * A variable that must be set.
+ *
+ * @throws {ConfigError} naming the variable when unset or empty
+ */
+export function readRequired(env: Env, variable: string, hint: string): string {
+  const text = env[variable]?.trim();
+  if (text === undefined || text === "") {
+    throw new ConfigError(
+      variable,
+      `${variable} is not set: ${hint} (in the environment or in .env)`,
+    );
+  }
+  return text;
+}
+
+/**
+ * The settings from `env`, where flags were already written in as the
+ * variables they stand for.
+ *
+ * @throws {ConfigError} on the first bad value
+ */
+export function readSettings(env: Env): Settings {
+  const engine = env.MINION_ENGINE?.trim() || "execo";
+  if (!(engine in ENGINES)) {
+    const planned = PLANNED_ENGINES[engine];
+    const known = Object.keys(ENGINES).join(", ");
+    throw new ConfigError(
+      "MINION_ENGINE",
+      planned
+        ? `Cannot start minion: MINION_ENGINE (--engine) is '${engine}', but ${planned} in this version; use one of ${known}`
+        : `Cannot start minion: MINION_ENGINE (--engine) is '${engine}': expected one of ${known}`,
+    );
+  }
+  return {
+    engine,
+    reporter: readChoice(
+      env,
+      "MINION_REPORTER",
+      Object.keys(REPORTERS),
+      "null",
+    ),
+    concurrency: readInteger(env, "MINION_CONCURRENCY", 1) ?? 1,
+    retries: readInteger(env, "MINION_RETRIES", 0) ?? 0,
+    timeoutMs: readSeconds(env, "MINION_TIMEOUT"),
+    dryRun: readBoolean(env, "DRY"),
+    shell: readBoolean(env, "MINION_SHELL"),
+    results: env.MINION_RESULTS?.trim() || undefined,
+    maxParams: readInteger(env, "MINION_MAX_PARAMS", 1),
+    idleExitMs: readSeconds(env, "MINION_IDLE_EXIT"),
+    graceMs: readSeconds(env, "MINION_GRACE") ?? 5000,
+  };
+}

@@ -1,0 +1,237 @@
+/**
+ * The contracts every plug-in implements: engines hand out deliveries,
+ * callbacks run them, reporters hear about them. The minion loop in
+ * `core/minion.ts` is the only code that knows all three.
+ *
+ * @module
+ */
+
+/** Any value a queue can carry: params are JSON values. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/**
+ * One param handed to this minion by an engine, with the means to settle it.
+ *
+ * Exactly one of `ack`, `nack`, `release` or `fail` is called per delivery.
+ */
+export interface Delivery {
+  /** The decoded param (the raw text when `malformed` is set). */
+  readonly param: JsonValue;
+  /**
+   * How many times the queue has handed this param out, this time included
+   * (1 on the first delivery). Engines that cannot tell say 1.
+   */
+  readonly attempt: number;
+  /** The queue's own identifier for the message, for logs. */
+  readonly id: string;
+  /**
+   * Set when the message could not be decoded (for example not JSON under a
+   * JSON decoder): the minion records it failed at once, without running it.
+   */
+  readonly malformed?: string;
+  /** The task succeeded: remove the param from the queue for good. */
+  ack(): Promise<void>;
+  /** The task failed and may be retried: give the param back for redelivery. */
+  nack(): Promise<void>;
+  /**
+   * The minion is stopping and did not finish the task: give the param back
+   * at once, without counting it as a failed attempt where the queue allows.
+   */
+  release(): Promise<void>;
+  /**
+   * The task failed for good: record it as failed (failed state, dead-letter
+   * destination, or a plain ack where the queue keeps no failures).
+   */
+  fail(reason: string): Promise<void>;
+  /** Keeps the claim alive; called every `Engine.renewEveryMs` while it runs. */
+  renew?(): Promise<void>;
+}
+
+/** A queue, seen from one minion. */
+export interface Engine {
+  /** The name it is registered under, e.g. `file`. */
+  readonly name: string;
+  /**
+   * Whether `nack` makes the queue hand the param out again. When false the
+   * minion retries a failed task in place instead.
+   */
+  readonly redelivers: boolean;
+  /** How often held deliveries must be renewed, when the queue leases them. */
+  readonly renewEveryMs?: number;
+  /**
+   * The next delivery, or `undefined` once the queue is drained. Never called
+   * twice at once by the minion. When `signal` aborts, resolves `undefined`
+   * (or rejects with the signal's reason) and keeps nothing claimed.
+   */
+  next(signal: AbortSignal): Promise<Delivery | undefined>;
+  /** How many params remain to be taken, when the queue can tell cheaply. */
+  remaining?(): Promise<number | undefined>;
+  /** Gives back whatever is still held and closes connections. */
+  close(): Promise<void>;
+}
+
+/** Environment as the minion sees it: process environment over `.env`. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** What an engine is opened with. */
+export interface EngineOptions {
+  /** Variables to read the engine's settings from (e.g. `FILE_PATH`). */
+  env: Env;
+  /** How many deliveries the minion keeps in flight at once. */
+  concurrency: number;
+  /**
+   * Dry run: hand out each pending param once without claiming or consuming
+   * it; the minion only prints what it would run.
+   */
+  dryRun: boolean;
+}
+
+/** What `minionize publish` gives an engine. */
+export interface PublishOptions {
+  /** Variables to read the engine's settings from. */
+  env: Env;
+  /** Create the queue (topic, table, stream, ...) when it does not exist. */
+  create: boolean;
+}
+
+/** An engine module, as found through the registry. */
+export interface EnginePlugin {
+  /** Opens the queue for consuming. Throws `ConfigError` on bad settings. */
+  open(options: EngineOptions): Promise<Engine>;
+  /** Puts params onto the queue; resolves to how many were added. */
+  publish?(
+    params: AsyncIterable<JsonValue>,
+    options: PublishOptions,
+  ): Promise<number>;
+}
+
+/** Why a task's signal was aborted. */
+export type StopReason = "timeout" | "shutdown";
+
+/** What a callback knows about the task it runs. */
+export interface TaskContext {
+  /** The minion's id (also given to programs as `MINION_ID`). */
+  readonly minionId: string;
+  /** The attempt number, 1 for the first run of this param. */
+  readonly attempt: number;
+  /** Sequence number of the param in this minion, from 1. */
+  readonly seq: number;
+  /**
+   * Aborted when the task must stop: its reason is a `TaskStop` saying
+   * whether the timeout passed or the minion is shutting down.
+   */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Runs params. `process` decides the outcome: resolving is success, throwing
+ * is failure (a `TaskFailure` carries the exit code).
+ */
+export interface Callback {
+  /** Prepares one param's run; its time is reported as `setup`. */
+  setup?(param: JsonValue, context: TaskContext): Promise<void> | void;
+  /** Runs one param. */
+  process(param: JsonValue, context: TaskContext): Promise<void> | void;
+  /** Cleans up after `process`, whatever its result; reported as `teardown`. */
+  teardown?(param: JsonValue, context: TaskContext): Promise<void> | void;
+  /** One line saying what would run for `param`, for dry runs. */
+  describe?(param: JsonValue): string;
+}
+
+/** How a param's run ended. */
+export type Outcome =
+  /** succeeded and acknowledged */
+  | "done"
+  /** failed for good: recorded failed or sent to the dead-letter place */
+  | "failed"
+  /** failed, and will be run again (here or by another minion) */
+  | "retried"
+  /** not finished because the minion stopped: given back, not counted */
+  | "requeued";
+
+/** Milliseconds spent in each phase of one param's run. */
+export interface PhaseTimings {
+  /** waiting for the engine to hand the param out */
+  next: number;
+  setup: number;
+  process: number;
+  teardown: number;
+}
+
+/** Fields every event carries. */
+export interface EventBase {
+  /** ISO 8601 time the event happened. */
+  time: string;
+  /** The minion's id. */
+  minion: string;
+  host: string;
+  pid: number;
+}
+
+/** Every event a minion emits, by type. */
+export interface MinionEventMap {
+  "minion.started": EventBase & {
+    engine: string;
+    callback: string;
+    concurrency: number;
+  };
+  "param.started": EventBase & {
+    seq: number;
+    param: JsonValue;
+    attempt: number;
+  };
+  "param.finished": EventBase & {
+    seq: number;
+    param: JsonValue;
+    attempt: number;
+    outcome: Outcome;
+    timings: PhaseTimings;
+    error?: string;
+    exitCode?: number;
+  };
+  "minion.stopped": EventBase & {
+    reason: StopCause;
+    exitCode: number;
+    done: number;
+    failed: number;
+  };
+}
+
+/** Why a minion left. */
+export type StopCause =
+  | "drained"
+  | "max-params"
+  | "idle"
+  | "signal"
+  | "walltime"
+  | "error";
+
+/** One event, tagged with its `type`. */
+export type MinionEvent = {
+  [K in keyof MinionEventMap]: { type: K } & MinionEventMap[K];
+}[keyof MinionEventMap];
+
+/** Hears every event of one minion. */
+export interface Reporter {
+  /** Called in order; the minion does not wait for more than the promise. */
+  report(event: MinionEvent): Promise<void> | void;
+  /** Flushes and closes. */
+  close(): Promise<void>;
+}
+
+/** What a reporter module is opened with. */
+export interface ReporterOptions {
+  env: Env;
+  minionId: string;
+}
+
+/** A reporter module, as found through the registry. */
+export interface ReporterPlugin {
+  open(options: ReporterOptions): Promise<Reporter>;
+}

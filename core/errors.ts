@@ -1,0 +1,63 @@
+/**
+ * Errors callers catch. Messages say what failed, quote the value and give
+ * the fix; the CLI prints them as one line.
+ *
+ * @module
+ */
+
+import type { StopReason } from "./contracts.ts";
+
+/**
+ * A setting is missing or malformed. The CLI prints the message and exits 2
+ * before anything is taken from the queue.
+ */
+export class ConfigError extends Error {
+  /** The variable, flag or input at fault, e.g. `MINION_CONCURRENCY`. */
+  readonly variable: string;
+
+  /**
+   * @param variable the variable, flag or input at fault
+   * @param message what is wrong and how to fix it
+   * @param options the underlying error, if any
+   */
+  constructor(variable: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+/** A task ended unsuccessfully: a non-zero exit, a signal or a timeout. */
+export class TaskFailure extends Error {
+  /** The program's exit code, when it exited. */
+  readonly exitCode: number | undefined;
+  /** The signal that ended the program, when one did. */
+  readonly signal: string | undefined;
+
+  /**
+   * @param message what happened, e.g. `'a.out' exited with code 3`
+   * @param details the exit code or signal
+   */
+  constructor(
+    message: string,
+    details: { exitCode?: number; signal?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: details.cause });
+    this.name = "TaskFailure";
+    this.exitCode = details.exitCode;
+    this.signal = details.signal;
+  }
+}
+
+/** The reason a task's signal is aborted with. */
+export class TaskStop extends Error {
+  /** `timeout` when the task ran too long, `shutdown` when the minion stops. */
+  readonly reason: StopReason;
+
+  /** @param reason why the task must stop */
+  constructor(reason: StopReason, message: string) {
+    super(message);
+    this.name = "TaskStop";
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,455 @@
+/**
+ * The minion loop: take a param, run it, settle it, tell the reporter; N at
+ * a time, until the queue is drained, a limit is reached or the caller's
+ * signal aborts.
+ *
+ * @module
+ */
+
+import type {
+  Callback,
+  Delivery,
+  Engine,
+  JsonValue,
+  MinionEvent,
+  MinionEventMap,
+  Outcome,
+  PhaseTimings,
+  Reporter,
+  StopCause,
+} from "./contracts.ts";
+import { TaskFailure, TaskStop } from "./errors.ts";
+import { paramText } from "./param.ts";
+
+/** How a minion runs. */
+export interface MinionOptions {
+  /** Where params come from. */
+  engine: Engine;
+  /** What runs them. */
+  callback: Callback;
+  /** Who hears about them. @default {no reporter} */
+  reporter?: Reporter;
+  /** Params in flight at once. @default {1} */
+  concurrency?: number;
+  /** Extra runs of a failed param before it is recorded failed. @default {0} */
+  retries?: number;
+  /** Time limit of one run, in ms. @default {no limit} */
+  timeoutMs?: number;
+  /** Leave after taking this many params. @default {no limit} */
+  maxParams?: number;
+  /** Leave after waiting this long for a param, in ms. @default {wait forever} */
+  idleExitMs?: number;
+  /** Print what would run, settle nothing. @default {false} */
+  dryRun?: boolean;
+  /**
+   * Aborting it stops the minion: no new params are taken, running tasks are
+   * told to stop and their params are given back. A reason of `"SIGINT"` or
+   * `"SIGTERM"` sets the exit code to 130 or 143.
+   */
+  signal?: AbortSignal;
+  /** This minion's id. @default {host-pid-random} */
+  minionId?: string;
+  /** Name of the callback, for the `minion.started` event. @default {"function"} */
+  callbackName?: string;
+  /** Receives dry-run lines. @default {writes to stdout} */
+  print?: (line: string) => void;
+  /** Receives warnings (an ack that failed, ...). @default {writes to stderr} */
+  warn?: (message: string) => void;
+}
+
+/** How a minion's run went. */
+export interface MinionSummary {
+  /** The minion's id. */
+  minionId: string;
+  /** Why it left. */
+  reason: StopCause;
+  /** 0 when every param succeeded, 1 when one failed, 130/143 on a signal. */
+  exitCode: number;
+  done: number;
+  failed: number;
+  retried: number;
+  requeued: number;
+}
+
+const encoder = new TextEncoder();
+
+/** A minion id unique across hosts and restarts: `host-pid-xxxx`. */
+export function newMinionId(host = hostname()): string {
+  const suffix = crypto.getRandomValues(new Uint8Array(2));
+  return `${host}-${Deno.pid}-${
+    Array.from(suffix, (b) => b.toString(16).padStart(2, "0")).join("")
+  }`;
+}
+
+function hostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+interface RunResult {
+  error: unknown;
+  stop: TaskStop | undefined;
+  timings: PhaseTimings;
+}
+
+/**
+ * Runs a minion until its queue is drained, a limit is reached or
+ * `options.signal` aborts, and says how it went. It neither opens nor closes
+ * the engine and reporter: the caller owns them.
+ *
+ * @param options the engine, callback and policy
+ * @returns the counts and the reason it stopped
+ * @throws whatever the engine throws when it cannot hand out params
+ *
+ * @example Run three params through a function
+ * ```ts
+ * import { runMinion } from "./minion.ts";
+ * import type { Engine } from "./contracts.ts";
+ *
+ * const params = ["a", "b", "c"];
+ * const engine: Engine = {
+ *   name: "array",
+ *   redelivers: false,
+ *   next: () => {
+ *     const param = params.shift();
+ *     if (param === undefined) return Promise.resolve(undefined);
+ *     const settle = () => Promise.resolve();
+ *     return Promise.resolve({
+ *       param, attempt: 1, id: param,
+ *       ack: settle, nack: settle, release: settle, fail: settle,
+ *     });
+ *   },
+ *   close: () => Promise.resolve(),
+ * };
+ * const seen: string[] = [];
+ * const summary = await runMinion({
+ *   engine,
+ *   callback: { process: (p) => void seen.push(String(p)) },
+ * });
+ * if (summary.done !== 3) throw new Error("expected 3 done");
+ * ```
+ */
+export async function runMinion(
+  options: MinionOptions,
+): Promise<MinionSummary> {
+  const { engine, callback, reporter } = options;
+  const concurrency = options.concurrency ?? 1;
+  const retries = options.retries ?? 0;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(
+      `Cannot run minion: concurrency is ${concurrency}; expected a whole number of at least 1`,
+    );
+  }
+  const minionId = options.minionId ?? newMinionId();
+  const host = hostname();
+  const warn = options.warn ??
+    ((text: string) =>
+      Deno.stderr.writeSync(encoder.encode(`minionize: warning: ${text}\n`)));
+  const print = options.print ??
+    ((line: string) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)));
+
+  // `taking` stops the intake; `shutdown` also stops running tasks.
+  const taking = new AbortController();
+  const shutdown = new AbortController();
+  let cause: StopCause | undefined;
+  let failure: unknown;
+  const stopTaking = (why: StopCause) => {
+    cause ??= why;
+    taking.abort();
+  };
+  const onSignal = () => {
+    stopTaking("signal");
+    shutdown.abort();
+  };
+  if (options.signal?.aborted) onSignal();
+  options.signal?.addEventListener("abort", onSignal, { once: true });
+
+  const counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
+  let claimed = 0;
+  let seq = 0;
+
+  const emit = async <K extends keyof MinionEventMap>(
+    type: K,
+    fields: Omit<MinionEventMap[K], "time" | "minion" | "host" | "pid">,
+  ) => {
+    if (!reporter) return;
+    const event = {
+      type,
+      time: new Date().toISOString(),
+      minion: minionId,
+      host,
+      pid: Deno.pid,
+      ...fields,
+    } as unknown as MinionEvent;
+    try {
+      await reporter.report(event);
+    } catch (error) {
+      warn(`the reporter failed: ${message(error)}`);
+    }
+  };
+
+  const settle = async (
+    what: string,
+    param: JsonValue,
+    act: () => Promise<void>,
+  ) => {
+    try {
+      await act();
+    } catch (error) {
+      warn(
+        `could not ${what} param ${paramText(param)}: ${
+          message(error)
+        }; the queue may hand it out again`,
+      );
+    }
+  };
+
+  // Engines are never asked for two params at once: calls queue up here.
+  let intake: Promise<unknown> = Promise.resolve();
+  const take = (): Promise<Delivery | undefined> => {
+    const turn = intake.then(async () => {
+      if (taking.signal.aborted) return undefined;
+      if (options.maxParams !== undefined && claimed >= options.maxParams) {
+        stopTaking("max-params");
+        return undefined;
+      }
+      const idle = options.idleExitMs === undefined
+        ? undefined
+        : AbortSignal.timeout(options.idleExitMs);
+      const signal = idle
+        ? AbortSignal.any([taking.signal, idle])
+        : taking.signal;
+      let delivery: Delivery | undefined;
+      try {
+        delivery = await engine.next(signal);
+      } catch (error) {
+        if (!signal.aborted) throw error;
+      }
+      if (!delivery) {
+        stopTaking(idle?.aborted ? "idle" : "drained");
+        return undefined;
+      }
+      if (shutdown.signal.aborted) {
+        await settle("give back", delivery.param, () => delivery.release());
+        return undefined;
+      }
+      claimed++;
+      return delivery;
+    });
+    intake = turn.catch(() => {});
+    return turn;
+  };
+
+  const runOnce = async (
+    param: JsonValue,
+    attempt: number,
+    mySeq: number,
+    delivery: Delivery,
+  ): Promise<RunResult> => {
+    const task = new AbortController();
+    const onShutdown = () =>
+      task.abort(new TaskStop("shutdown", "the minion is stopping"));
+    shutdown.signal.addEventListener("abort", onShutdown, { once: true });
+    if (shutdown.signal.aborted) onShutdown();
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(
+      () =>
+        task.abort(
+          new TaskStop(
+            "timeout",
+            `timed out after ${options.timeoutMs! / 1000}s`,
+          ),
+        ),
+      options.timeoutMs,
+    );
+    const renewer = delivery.renew && engine.renewEveryMs
+      ? setInterval(() => {
+        delivery.renew!().catch((error) =>
+          warn(
+            `could not renew the claim on ${paramText(param)}: ${
+              message(error)
+            }`,
+          )
+        );
+      }, engine.renewEveryMs)
+      : undefined;
+    const context = { minionId, attempt, seq: mySeq, signal: task.signal };
+    const timings: PhaseTimings = {
+      next: 0,
+      setup: 0,
+      process: 0,
+      teardown: 0,
+    };
+    let error: unknown;
+    let mark = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const spent = now - mark;
+      mark = now;
+      return Math.round(spent * 1000) / 1000;
+    };
+    try {
+      try {
+        await callback.setup?.(param, context);
+      } finally {
+        timings.setup = lap();
+      }
+      try {
+        await callback.process(param, context);
+      } catch (thrown) {
+        error = thrown;
+      }
+      timings.process = lap();
+      try {
+        await callback.teardown?.(param, context);
+      } catch (thrown) {
+        error ??= thrown;
+      }
+      timings.teardown = lap();
+    } catch (thrown) {
+      error = thrown; // setup failed: process and teardown did not run
+    } finally {
+      clearTimeout(timer);
+      clearInterval(renewer);
+      shutdown.signal.removeEventListener("abort", onShutdown);
+    }
+    const stop = task.signal.aborted
+      ? task.signal.reason as TaskStop
+      : undefined;
+    return { error, stop, timings };
+  };
+
+  const finished = (
+    mySeq: number,
+    param: JsonValue,
+    attempt: number,
+    outcome: Outcome,
+    timings: PhaseTimings,
+    error?: unknown,
+  ) => {
+    counts[outcome]++;
+    const exitCode = error instanceof TaskFailure ? error.exitCode : undefined;
+    return emit("param.finished", {
+      seq: mySeq,
+      param,
+      attempt,
+      outcome,
+      timings,
+      ...(error === undefined ? {} : { error: message(error) }),
+      ...(exitCode === undefined ? {} : { exitCode }),
+    });
+  };
+
+  const handle = async (delivery: Delivery, nextMs: number) => {
+    const mySeq = ++seq;
+    const { param } = delivery;
+    if (options.dryRun) {
+      print(callback.describe?.(param) ?? paramText(param));
+      await settle("give back", param, () => delivery.release());
+      return;
+    }
+    let attempt = Math.max(1, delivery.attempt);
+    const empty = { next: nextMs, setup: 0, process: 0, teardown: 0 };
+    if (delivery.malformed !== undefined) {
+      const reason = delivery.malformed;
+      await emit("param.started", { seq: mySeq, param, attempt });
+      await settle("record the failure of", param, () => delivery.fail(reason));
+      await finished(mySeq, param, attempt, "failed", empty, new Error(reason));
+      return;
+    }
+    let next = nextMs;
+    while (true) {
+      if (shutdown.signal.aborted) {
+        await settle("give back", param, () => delivery.release());
+        await finished(mySeq, param, attempt, "requeued", empty);
+        return;
+      }
+      await emit("param.started", { seq: mySeq, param, attempt });
+      const { error, stop, timings } = await runOnce(
+        param,
+        attempt,
+        mySeq,
+        delivery,
+      );
+      timings.next = next;
+      next = 0;
+      if (stop?.reason === "shutdown") {
+        await settle("give back", param, () => delivery.release());
+        await finished(mySeq, param, attempt, "requeued", timings);
+        return;
+      }
+      const failed = stop ?? error;
+      if (failed === undefined) {
+        await settle("acknowledge", param, () => delivery.ack());
+        await finished(mySeq, param, attempt, "done", timings);
+        return;
+      }
+      if (attempt <= retries) {
+        if (engine.redelivers) {
+          await settle("give back", param, () => delivery.nack());
+          await finished(mySeq, param, attempt, "retried", timings, failed);
+          return;
+        }
+        await finished(mySeq, param, attempt, "retried", timings, failed);
+        attempt++;
+        continue;
+      }
+      await settle(
+        "record the failure of",
+        param,
+        () => delivery.fail(message(failed)),
+      );
+      await finished(mySeq, param, attempt, "failed", timings, failed);
+      return;
+    }
+  };
+
+  const worker = async () => {
+    while (!taking.signal.aborted) {
+      const started = performance.now();
+      let delivery: Delivery | undefined;
+      try {
+        delivery = await take();
+      } catch (error) {
+        failure ??= error;
+        stopTaking("error");
+        return;
+      }
+      if (!delivery) return;
+      await handle(
+        delivery,
+        Math.round((performance.now() - started) * 1000) / 1000,
+      );
+    }
+  };
+
+  await emit("minion.started", {
+    engine: engine.name,
+    callback: options.callbackName ?? "function",
+    concurrency,
+  });
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  options.signal?.removeEventListener("abort", onSignal);
+
+  const reason = cause ?? "drained";
+  const signalName = options.signal?.reason;
+  const exitCode = reason === "signal"
+    ? signalName === "SIGINT" ? 130 : signalName === "SIGTERM" ? 143 : 1
+    : reason === "error" || counts.failed > 0
+    ? 1
+    : 0;
+  await emit("minion.stopped", {
+    reason,
+    exitCode,
+    done: counts.done,
+    failed: counts.failed,
+  });
+  if (failure !== undefined) throw failure;
+  return { minionId, reason, exitCode, ...counts };
+}

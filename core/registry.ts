@@ -1,0 +1,33 @@
+/**
+ * Plug-ins by name, each imported only when chosen, so that a minion on the
+ * file engine never loads a broker client. Adding an engine, callback or
+ * reporter is one line here and one file beside the others.
+ *
+ * @module
+ */
+
+import type { EnginePlugin, ReporterPlugin } from "./contracts.ts";
+
+/** Engines by the name `MINION_ENGINE` takes. */
+export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
+  file: async () => (await import("../engines/file.ts")).fileEngine,
+};
+
+/** Reporters by the name `MINION_REPORTER` takes. */
+export const REPORTERS: Readonly<
+  Record<string, () => Promise<ReporterPlugin>>
+> = {
+  null: async () => (await import("../reporters/null.ts")).nullReporter,
+  stdout: async () => (await import("../reporters/stdout.ts")).stdoutReporter,
+  json: async () => (await import("../reporters/json.ts")).jsonReporter,
+};
+
+/**
+ * Engines that are planned but not built yet, with what to use meanwhile:
+ * choosing one is a clear error, never a stub.
+ */
+export const PLANNED_ENGINES: Readonly<Record<string, string>> = {
+  execo: "the shared-filesystem queue is not built yet",
+  google: "Google Pub/Sub support is not built yet",
+  pulsar: "Apache Pulsar support is not built yet",
+};

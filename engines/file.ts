@@ -1,0 +1,106 @@
+/**
+ * Engine `file`: one param per line of a file or of standard input, as with
+ * `| xargs`. Blank lines are skipped. A plain file has no way to give a param
+ * back, so this engine does not redeliver: a failed param is retried in
+ * place, and a param interrupted by a signal is lost to this run (the report
+ * says `requeued`; feed it again to run it).
+ *
+ * Settings: `FILE_PATH` (unset or `-` for standard input), `FILE_DECODER`
+ * (`identity`, the default, or `json`).
+ *
+ * @module
+ */
+
+import type {
+  Delivery,
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+} from "../core/contracts.ts";
+import { readChoice } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
+import { readLines } from "../core/lines.ts";
+import { decode, DECODERS } from "../core/param.ts";
+
+const settled = () => Promise.resolve();
+
+async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
+  const path = env.FILE_PATH?.trim() || "-";
+  if (path === "-") return Deno.stdin.readable;
+  try {
+    const file = await Deno.open(path, { read: true });
+    if (!(await file.stat()).isFile) {
+      file.close();
+      throw new Error("it is not a regular file");
+    }
+    return file.readable;
+  } catch (error) {
+    throw new ConfigError(
+      "FILE_PATH",
+      `Cannot read FILE_PATH '${path}': ${
+        (error as Error).message
+      }; give the path of a readable file, or - for standard input`,
+      { cause: error },
+    );
+  }
+}
+
+/** Opens the lines of `FILE_PATH` (or standard input) as a queue. */
+async function open(options: EngineOptions): Promise<Engine> {
+  const decoder = readChoice(options.env, "FILE_DECODER", DECODERS, "identity");
+  const lines = readLines(await openSource(options.env));
+  let number = 0;
+  // A read that an abort left waiting is kept for the next call, so no line
+  // is dropped when `next` gives up early.
+  let pending: Promise<IteratorResult<string>> | undefined;
+
+  const nextLine = async (signal: AbortSignal): Promise<string | undefined> => {
+    while (true) {
+      if (signal.aborted) return undefined;
+      pending ??= lines.next();
+      let onAbort = () => {};
+      const aborted = new Promise<"aborted">((resolve) => {
+        onAbort = () => resolve("aborted");
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+      const result = await Promise.race([pending, aborted]);
+      signal.removeEventListener("abort", onAbort);
+      if (result === "aborted") return undefined;
+      pending = undefined;
+      if (result.done) return undefined;
+      number++;
+      if (result.value.trim() !== "") return result.value;
+    }
+  };
+
+  return {
+    name: "file",
+    redelivers: false,
+    async next(signal): Promise<Delivery | undefined> {
+      const line = await nextLine(signal);
+      if (line === undefined) return undefined;
+      const decoded = decode(line, decoder);
+      return {
+        param: decoded.param,
+        attempt: 1,
+        id: `line ${number}`,
+        ...(decoded.ok
+          ? {}
+          : { malformed: `line ${number}: ${decoded.error}` }),
+        ack: settled,
+        nack: settled,
+        release: settled,
+        fail: settled,
+      };
+    },
+    async close() {
+      // A read still waiting on standard input cannot be cut short; the
+      // process exits without it.
+      if (!pending) await lines.return(undefined);
+    },
+  };
+}
+
+/** The `file` engine plug-in. */
+export const fileEngine: EnginePlugin = { open };

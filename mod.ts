@@ -1,0 +1,68 @@
+/**
+ * minionize turns a process into a *minion*: it takes the next param from a
+ * queue, runs a program or a function with it, acknowledges it on success
+ * and lets the queue hand it to another minion when things go wrong. Run as
+ * many minions as you like, on as many nodes: the queue is the only shared
+ * state.
+ *
+ * The `minionize` command (`cli.ts`) wraps a program; this module is the
+ * library: run a TypeScript function as a minion, or assemble a minion from
+ * an engine, a callback and a reporter of your own.
+ *
+ * @example Run a function over the lines of a file
+ * ```ts
+ * import { minionize } from "./mod.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "1\n2\n3\n");
+ * let sum = 0;
+ * const summary = await minionize((param) => {
+ *   sum += Number(param);
+ * }, { env: { MINION_ENGINE: "file", FILE_PATH: path }, handleSignals: false });
+ * console.log(summary.done, sum); // 3 6
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  Callback,
+  Delivery,
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+  EventBase,
+  JsonValue,
+  MinionEvent,
+  MinionEventMap,
+  Outcome,
+  PhaseTimings,
+  PublishOptions,
+  Reporter,
+  ReporterOptions,
+  ReporterPlugin,
+  StopCause,
+  StopReason,
+  TaskContext,
+} from "./core/contracts.ts";
+export { ConfigError, TaskFailure, TaskStop } from "./core/errors.ts";
+export {
+  type MinionOptions,
+  type MinionSummary,
+  newMinionId,
+  runMinion,
+} from "./core/minion.ts";
+export { readSettings, type Settings } from "./core/config.ts";
+export { buildArgv, formatArgv, paramWords } from "./core/template.ts";
+export { canonicalJson, decode, type Decoder } from "./core/param.ts";
+export {
+  ProcessCallback,
+  type ProcessCallbackOptions,
+} from "./callbacks/process.ts";
+export {
+  FunctionCallback,
+  minionize,
+  type MinionizeOptions,
+  type TaskFunction,
+} from "./callbacks/function.ts";
