@@ -1,0 +1,294 @@
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { runMinion } from "../../core/minion.ts";
+import type { MinionEvent } from "../../core/contracts.ts";
+import { TaskFailure } from "../../core/errors.ts";
+import { fakeEngine } from "../_fake_engine.ts";
+
+const quiet = { warn: () => {}, print: () => {} };
+
+function recorder() {
+  const events: MinionEvent[] = [];
+  return {
+    events,
+    reporter: {
+      report: (e: MinionEvent) => void events.push(e),
+      close: () => Promise.resolve(),
+    },
+  };
+}
+
+Deno.test("every param is run once and acked, and the minion leaves when drained", async () => {
+  const engine = fakeEngine([1, 2, 3]);
+  const seen: unknown[] = [];
+  const summary = await runMinion({
+    engine,
+    callback: { process: (p) => void seen.push(p) },
+    ...quiet,
+  });
+  assertEquals(seen, [1, 2, 3]);
+  assertEquals(engine.settled, [["ack", 1], ["ack", 2], ["ack", 3]]);
+  assertEquals([summary.done, summary.reason, summary.exitCode], [
+    3,
+    "drained",
+    0,
+  ]);
+});
+
+Deno.test("a failure without retries is recorded failed and the exit code is 1", async () => {
+  const engine = fakeEngine(["bad"]);
+  const summary = await runMinion({
+    engine,
+    callback: {
+      process: () => {
+        throw new TaskFailure("exited with code 3", { exitCode: 3 });
+      },
+    },
+    ...quiet,
+  });
+  assertEquals(engine.settled, [["fail", "bad"]]);
+  assertEquals([summary.failed, summary.exitCode], [1, 1]);
+});
+
+Deno.test("--retries reruns in place when the engine cannot redeliver", async () => {
+  const engine = fakeEngine(["p"]);
+  const { events, reporter } = recorder();
+  const attempts: number[] = [];
+  const summary = await runMinion({
+    engine,
+    reporter,
+    retries: 2,
+    callback: {
+      process: (_p, context) => {
+        attempts.push(context.attempt);
+        throw new Error("boom");
+      },
+    },
+    ...quiet,
+  });
+  assertEquals(attempts, [1, 2, 3]);
+  assertEquals(engine.settled, [["fail", "p"]]);
+  const outcomes = events.flatMap((e) =>
+    e.type === "param.finished" ? [[e.outcome, e.attempt, e.error]] : []
+  );
+  assertEquals(outcomes, [["retried", 1, "boom"], ["retried", 2, "boom"], [
+    "failed",
+    3,
+    "boom",
+  ]]);
+  assertEquals([summary.retried, summary.failed], [2, 1]);
+});
+
+Deno.test("--retries gives the param back when the engine redelivers", async () => {
+  const engine = fakeEngine(["p"], { redelivers: true });
+  let runs = 0;
+  await runMinion({
+    engine,
+    retries: 1,
+    callback: {
+      process: () => {
+        if (++runs < 2) throw new Error("flaky");
+      },
+    },
+    ...quiet,
+  });
+  assertEquals(engine.settled, [["nack", "p"], ["ack", "p"]]);
+});
+
+Deno.test("a malformed delivery is failed without running", async () => {
+  const engine = fakeEngine([]);
+  engine.queue.push({
+    param: "{oops",
+    attempt: 1,
+    malformed: "line 1: message is not JSON",
+  });
+  const { events, reporter } = recorder();
+  let ran = false;
+  const summary = await runMinion({
+    engine,
+    reporter,
+    callback: { process: () => void (ran = true) },
+    ...quiet,
+  });
+  assert(!ran);
+  assertEquals(engine.settled, [["fail", "{oops"]]);
+  const finished = events.find((e) => e.type === "param.finished");
+  assertEquals(
+    finished?.type === "param.finished" && finished.error,
+    "line 1: message is not JSON",
+  );
+  assertEquals(summary.failed, 1);
+});
+
+Deno.test("-j runs params concurrently, never more than asked", async () => {
+  const engine = fakeEngine(Array.from({ length: 12 }, (_, i) => i));
+  let running = 0;
+  let peak = 0;
+  await runMinion({
+    engine,
+    concurrency: 3,
+    callback: {
+      process: async () => {
+        peak = Math.max(peak, ++running);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        running--;
+      },
+    },
+    ...quiet,
+  });
+  assertEquals(peak, 3);
+  assertEquals(engine.settled.length, 12);
+});
+
+Deno.test("an abort gives running params back without counting, and says the signal's exit code", async () => {
+  const engine = fakeEngine([1, 2, 3, 4]);
+  const controller = new AbortController();
+  const { events, reporter } = recorder();
+  const summary = await runMinion({
+    engine,
+    reporter,
+    concurrency: 2,
+    signal: controller.signal,
+    callback: {
+      process: (_p, context) =>
+        new Promise<void>((_, reject) => {
+          context.signal.addEventListener("abort", () =>
+            reject(new Error("killed")));
+          setTimeout(() =>
+            controller.abort("SIGTERM"), 10);
+        }),
+    },
+    ...quiet,
+  });
+  assertEquals(engine.settled.sort(), [["release", 1], ["release", 2]]);
+  assertEquals(engine.queue.length, 2); // never taken
+  assertEquals([summary.requeued, summary.reason, summary.exitCode], [
+    2,
+    "signal",
+    143,
+  ]);
+  const stopped = events.at(-1);
+  assertEquals(stopped?.type === "minion.stopped" && stopped.reason, "signal");
+});
+
+Deno.test("a run past the timeout is stopped and counts as a failure", async () => {
+  const engine = fakeEngine(["slow"]);
+  let signalled = false;
+  const summary = await runMinion({
+    engine,
+    timeoutMs: 20,
+    callback: {
+      process: (_p, context) =>
+        new Promise<void>((resolve) => {
+          context.signal.addEventListener("abort", () => {
+            signalled = true;
+            resolve();
+          });
+        }),
+    },
+    ...quiet,
+  });
+  assert(signalled);
+  assertEquals(engine.settled, [["fail", "slow"]]);
+  assertEquals(summary.failed, 1);
+});
+
+Deno.test("--max-params stops the intake after that many params", async () => {
+  const engine = fakeEngine([1, 2, 3, 4, 5]);
+  const summary = await runMinion({
+    engine,
+    maxParams: 2,
+    concurrency: 2,
+    callback: { process: () => {} },
+    ...quiet,
+  });
+  assertEquals([summary.done, summary.reason, engine.queue.length], [
+    2,
+    "max-params",
+    3,
+  ]);
+});
+
+Deno.test("--idle-exit leaves a queue that stays empty", async () => {
+  const engine = fakeEngine([1], { wait: true });
+  const summary = await runMinion({
+    engine,
+    idleExitMs: 50,
+    callback: { process: () => {} },
+    ...quiet,
+  });
+  assertEquals([summary.done, summary.reason], [1, "idle"]);
+});
+
+Deno.test("a long task's claim is renewed while it runs", async () => {
+  const engine = fakeEngine(["long"], { renewEveryMs: 10 });
+  await runMinion({
+    engine,
+    callback: {
+      process: () => new Promise((resolve) => setTimeout(resolve, 80)),
+    },
+    ...quiet,
+  });
+  assert(engine.renewals >= 3, `renewed ${engine.renewals} times`);
+});
+
+Deno.test("a dry run prints what would run and settles nothing for good", async () => {
+  const engine = fakeEngine(["a", "b"]);
+  const lines: string[] = [];
+  let ran = false;
+  await runMinion({
+    engine,
+    dryRun: true,
+    callback: {
+      process: () => void (ran = true),
+      describe: (p) => `would run ${p}`,
+    },
+    print: (line) => lines.push(line),
+    warn: () => {},
+  });
+  assert(!ran);
+  assertEquals(lines, ["would run a", "would run b"]);
+  assertEquals(engine.settled, [["release", "a"], ["release", "b"]]);
+});
+
+Deno.test("events carry the phases' timings and the minion's identity", async () => {
+  const engine = fakeEngine([7]);
+  const { events, reporter } = recorder();
+  await runMinion({
+    engine,
+    reporter,
+    minionId: "m1",
+    callback: {
+      setup: () => new Promise((resolve) => setTimeout(resolve, 5)),
+      process: () => new Promise((resolve) => setTimeout(resolve, 20)),
+    },
+    ...quiet,
+  });
+  assertEquals(events.map((e) => e.type), [
+    "minion.started",
+    "param.started",
+    "param.finished",
+    "minion.stopped",
+  ]);
+  const finished = events[2]!;
+  assert(finished.type === "param.finished");
+  assertEquals([
+    finished.minion,
+    finished.pid,
+    finished.outcome,
+    finished.param,
+  ], ["m1", Deno.pid, "done", 7]);
+  assert(
+    finished.timings.process >= 15 && finished.timings.setup >= 3,
+    JSON.stringify(finished.timings),
+  );
+});
+
+Deno.test("an engine that cannot hand out params ends the run with its error", async () => {
+  const engine = fakeEngine([]);
+  engine.next = () => Promise.reject(new Error("connection refused"));
+  await assertRejects(
+    () => runMinion({ engine, callback: { process: () => {} }, ...quiet }),
+    Error,
+    "connection refused",
+  );
+});
