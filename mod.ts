@@ -55,7 +55,12 @@ export {
 } from "./core/minion.ts";
 export { readSettings, type Settings } from "./core/config.ts";
 export { buildArgv, formatArgv, paramWords } from "./core/template.ts";
-export { canonicalJson, decode, type Decoder } from "./core/param.ts";
+export {
+  canonicalJson,
+  decode,
+  type Decoded,
+  type Decoder,
+} from "./core/param.ts";
 export {
   ProcessCallback,
   type ProcessCallbackOptions,

@@ -39,7 +39,11 @@ export type TaskFunction = (
 export class FunctionCallback implements Callback {
   #fn: TaskFunction;
 
-  /** @param fn the task, called with the param and its context */
+  /**
+   * Makes a callback that calls `fn` per param.
+   *
+   * @param fn the task, called with the param and its context
+   */
   constructor(fn: TaskFunction) {
     this.#fn = fn;
   }

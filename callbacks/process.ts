@@ -1,7 +1,7 @@
 /**
  * Callback `process`: runs the user's program once per param, without a
- * shell unless asked for, in a process group of its own so that a timeout or
- * a shutdown stops the program and everything it started.
+ * shell unless asked for; a timeout or a shutdown stops the program and
+ * every process it started (see `core/children.ts`).
  *
  * The program contract: argv as built by `core/template.ts`; standard input
  * is empty; `MINION_PARAM` (JSON), `MINION_ID` and `MINION_ATTEMPT` are in
@@ -12,7 +12,7 @@
  */
 
 import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
-import { signalGroup, trackGroup, untrackGroup } from "../core/children.ts";
+import { terminateTree, track, untrack } from "../core/children.ts";
 import { TaskFailure } from "../core/errors.ts";
 import { canonicalJson, paramText } from "../core/param.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
@@ -94,6 +94,8 @@ export class ProcessCallback implements Callback {
   #graceMs: number;
 
   /**
+   * Makes a callback that runs `command` per param.
+   *
    * @param command the program and its fixed arguments, with placeholders if any
    * @param options shell, results directory and kill grace
    */
@@ -155,7 +157,6 @@ export class ProcessCallback implements Callback {
         stdin: "null",
         stdout: results === undefined ? "inherit" : "piped",
         stderr: results === undefined ? "inherit" : "piped",
-        detached: true,
       }).spawn();
     } catch (error) {
       const why = error instanceof Deno.errors.NotFound
@@ -165,16 +166,9 @@ export class ProcessCallback implements Callback {
         cause: error,
       });
     }
-    trackGroup(child.pid);
+    track(child.pid);
 
-    let killer: ReturnType<typeof setTimeout> | undefined;
-    const stop = () => {
-      signalGroup(child.pid, "SIGTERM");
-      killer = setTimeout(
-        () => signalGroup(child.pid, "SIGKILL"),
-        this.#graceMs,
-      );
-    };
+    const stop = () => terminateTree(child.pid, this.#graceMs);
     if (context.signal.aborted) stop();
     context.signal.addEventListener("abort", stop, { once: true });
 
@@ -192,8 +186,7 @@ export class ProcessCallback implements Callback {
       await Promise.all(copies);
     } finally {
       context.signal.removeEventListener("abort", stop);
-      clearTimeout(killer);
-      untrackGroup(child.pid);
+      untrack(child.pid);
     }
     if (results !== undefined) {
       const runtime = ((Date.now() - started.getTime()) / 1000).toFixed(3);

@@ -159,8 +159,11 @@ export type Outcome =
 export interface PhaseTimings {
   /** waiting for the engine to hand the param out */
   next: number;
+  /** in the callback's `setup` */
   setup: number;
+  /** in the callback's `process`: the task itself */
   process: number;
+  /** in the callback's `teardown` */
   teardown: number;
 }
 
@@ -170,22 +173,27 @@ export interface EventBase {
   time: string;
   /** The minion's id. */
   minion: string;
+  /** Host name of the minion's machine. */
   host: string;
+  /** Process id of the minion. */
   pid: number;
 }
 
 /** Every event a minion emits, by type. */
 export interface MinionEventMap {
+  /** A minion began taking params. */
   "minion.started": EventBase & {
     engine: string;
     callback: string;
     concurrency: number;
   };
+  /** A run of a param began. */
   "param.started": EventBase & {
     seq: number;
     param: JsonValue;
     attempt: number;
   };
+  /** A run of a param ended, with its outcome. */
   "param.finished": EventBase & {
     seq: number;
     param: JsonValue;
@@ -195,6 +203,7 @@ export interface MinionEventMap {
     error?: string;
     exitCode?: number;
   };
+  /** A minion left, with why and its exit status. */
   "minion.stopped": EventBase & {
     reason: StopCause;
     exitCode: number;
@@ -227,11 +236,14 @@ export interface Reporter {
 
 /** What a reporter module is opened with. */
 export interface ReporterOptions {
+  /** Variables to read the reporter's settings from. */
   env: Env;
+  /** The id of the minion it reports for. */
   minionId: string;
 }
 
 /** A reporter module, as found through the registry. */
 export interface ReporterPlugin {
+  /** Opens the reporter. Throws `ConfigError` on bad settings. */
   open(options: ReporterOptions): Promise<Reporter>;
 }

@@ -16,6 +16,8 @@ export class ConfigError extends Error {
   readonly variable: string;
 
   /**
+   * Makes a configuration error.
+   *
    * @param variable the variable, flag or input at fault
    * @param message what is wrong and how to fix it
    * @param options the underlying error, if any
@@ -35,6 +37,8 @@ export class TaskFailure extends Error {
   readonly signal: string | undefined;
 
   /**
+   * Makes a task failure.
+   *
    * @param message what happened, e.g. `'a.out' exited with code 3`
    * @param details the exit code or signal
    */
@@ -54,7 +58,12 @@ export class TaskStop extends Error {
   /** `timeout` when the task ran too long, `shutdown` when the minion stops. */
   readonly reason: StopReason;
 
-  /** @param reason why the task must stop */
+  /**
+   * Makes the reason a task's signal is aborted with.
+   *
+   * @param reason why the task must stop
+   * @param message what to report, e.g. `timed out after 30s`
+   */
   constructor(reason: StopReason, message: string) {
     super(message);
     this.name = "TaskStop";

@@ -7,7 +7,7 @@
  */
 
 import type { Callback, Env } from "./contracts.ts";
-import { killAllGroups } from "./children.ts";
+import { killAll } from "./children.ts";
 import type { Settings } from "./config.ts";
 import { type MinionSummary, newMinionId, runMinion } from "./minion.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
@@ -49,7 +49,7 @@ export async function launch(
     const onSignal = (name: Deno.Signal) => () => {
       if (stop.signal.aborted) {
         // A second signal: the user wants out now.
-        killAllGroups();
+        killAll();
         Deno.exit(SIGNAL_EXIT[name] ?? 1);
       }
       stop.abort(name);

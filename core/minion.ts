@@ -65,13 +65,20 @@ export interface MinionSummary {
   reason: StopCause;
   /** 0 when every param succeeded, 1 when one failed, 130/143 on a signal. */
   exitCode: number;
+  /** Params that succeeded. */
   done: number;
+  /** Params recorded failed for good. */
   failed: number;
+  /** Failed runs that were run again. */
   retried: number;
+  /** Params given back unfinished because the minion stopped. */
   requeued: number;
 }
 
 const encoder = new TextEncoder();
+
+/** How long a program killed by SIGTERM/SIGINT waits for the minion's own shutdown. */
+const SHUTDOWN_WINDOW_MS = 500;
 
 /** A minion id unique across hosts and restarts: `host-pid-xxxx`. */
 export function newMinionId(host = hostname()): string {
@@ -325,6 +332,26 @@ export async function runMinion(
     return { error, stop, timings };
   };
 
+  // A scheduler often signals every process of a job at once (Slurm's
+  // `scancel --full`, OAR), so a program may die of the minion's own
+  // shutdown signal before the minion has heard it: give it a moment.
+  const killedByShutdown = async (error: unknown): Promise<boolean> => {
+    if (!(error instanceof TaskFailure)) return false;
+    if (!["SIGTERM", "SIGINT", "SIGHUP"].includes(error.signal ?? "")) {
+      return false;
+    }
+    if (!shutdown.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SHUTDOWN_WINDOW_MS);
+        shutdown.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    }
+    return shutdown.signal.aborted;
+  };
+
   const finished = (
     mySeq: number,
     param: JsonValue,
@@ -377,6 +404,11 @@ export async function runMinion(
         mySeq,
         delivery,
       );
+      if (!stop && await killedByShutdown(error)) {
+        await settle("give back", param, () => delivery.release());
+        await finished(mySeq, param, attempt, "requeued", timings);
+        return;
+      }
       timings.next = next;
       next = 0;
       if (stop?.reason === "shutdown") {

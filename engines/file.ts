@@ -30,9 +30,10 @@ async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
   if (path === "-") return Deno.stdin.readable;
   try {
     const file = await Deno.open(path, { read: true });
-    if (!(await file.stat()).isFile) {
+    // Pipes and process substitutions (`<(cmd)`) are fine; a directory is not.
+    if ((await file.stat()).isDirectory) {
       file.close();
-      throw new Error("it is not a regular file");
+      throw new Error("it is a directory");
     }
     return file.readable;
   } catch (error) {

@@ -474,3 +474,30 @@ Deno.test("--help and --version answer without running anything", async () => {
   const version = await runCli(["--version"]);
   assertEquals(version.stdout, `minionize ${VERSION}\n`);
 });
+
+Deno.test("a program killed by the same SIGTERM as its minion is given back, not failed", async () => {
+  // Like `scancel --full`: the scheduler signals every process of the job,
+  // and the program may die before the minion hears of it.
+  const dir = await tempDir();
+  await Deno.writeTextFile(`${dir}/params`, "p\n");
+  const child = cliCommand(
+    ["--reporter", "json", "sh", "-c", "echo $$ > pid; sleep 30 & wait"],
+    {
+      env: { ...FILE, FILE_PATH: "params", REPORTER_JSON_DIRECTORY: "r" },
+      cwd: dir,
+    },
+  ).spawn();
+  await eventually(
+    "the task to start",
+    () => Deno.stat(`${dir}/pid`).then(() => true, () => false),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  Deno.kill(Number((await Deno.readTextFile(`${dir}/pid`)).trim()), "SIGTERM");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  child.kill("SIGTERM");
+  assertEquals((await child.output()).code, 143);
+  const status = JSON.parse(
+    (await runCli(["status", "--json", "r"], { cwd: dir })).stdout,
+  );
+  assertEquals([status.totals.requeued, status.totals.failed], [1, 0]);
+});

@@ -1,0 +1,38 @@
+import { assertEquals } from "../_assert.ts";
+import { readStatus } from "../../commands/status.ts";
+import { tempDir } from "../_cli.ts";
+
+Deno.test("status skips a line cut short by a killed minion and counts the rest", async () => {
+  const dir = await tempDir();
+  const event = (fields: Record<string, unknown>) =>
+    JSON.stringify({
+      time: "2026-01-01T00:00:00.000Z",
+      minion: "m",
+      host: "h",
+      pid: 9,
+      ...fields,
+    });
+  const timings = { next: 1, setup: 0, process: 10, teardown: 0 };
+  await Deno.writeTextFile(
+    `${dir}/m.jsonl`,
+    [
+      event({ type: "minion.started", engine: "file" }),
+      event({ type: "param.started", seq: 1, param: "a", attempt: 1 }),
+      event({
+        type: "param.finished",
+        seq: 1,
+        param: "a",
+        attempt: 1,
+        outcome: "done",
+        timings,
+      }),
+      event({ type: "param.started", seq: 2, param: "b", attempt: 1 }),
+      '{"type":"param.finished","seq":2,"par',
+    ].join("\n"),
+  );
+  const report = await readStatus(dir);
+  assertEquals(report.minions.length, 1);
+  assertEquals(report.minions[0]!.inFlight.map((f) => f.param), ["b"]);
+  assertEquals([report.totals.done, report.totals.inFlight], [1, 1]);
+  assertEquals(report.phases.process, { count: 1, mean: 10, p50: 10, p95: 10 });
+});
