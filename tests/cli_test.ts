@@ -481,7 +481,13 @@ Deno.test("a program killed by the same SIGTERM as its minion is given back, not
   const dir = await tempDir();
   await Deno.writeTextFile(`${dir}/params`, "p\n");
   const child = cliCommand(
-    ["--reporter", "json", "sh", "-c", "echo $$ > pid; sleep 30 & wait"],
+    [
+      "--reporter",
+      "json",
+      "sh",
+      "-c",
+      "echo $$ > pid; sleep 30 & echo $! > sleeper; wait",
+    ],
     {
       env: { ...FILE, FILE_PATH: "params", REPORTER_JSON_DIRECTORY: "r" },
       cwd: dir,
@@ -495,7 +501,12 @@ Deno.test("a program killed by the same SIGTERM as its minion is given back, not
   Deno.kill(Number((await Deno.readTextFile(`${dir}/pid`)).trim()), "SIGTERM");
   await new Promise((resolve) => setTimeout(resolve, 50));
   child.kill("SIGTERM");
-  assertEquals((await child.output()).code, 143);
+  // The program's own `sleep` keeps the output pipes open: wait for the
+  // minion only.
+  assertEquals((await child.status).code, 143);
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  Deno.kill(Number(await Deno.readTextFile(`${dir}/sleeper`)), "SIGKILL");
   const status = JSON.parse(
     (await runCli(["status", "--json", "r"], { cwd: dir })).stdout,
   );
