@@ -10,6 +10,7 @@ import type { EnginePlugin, ReporterPlugin } from "./contracts.ts";
 
 /** Engines by the name `MINION_ENGINE` takes. */
 export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
+  execo: async () => (await import("../engines/execo/mod.ts")).execoEngine,
   file: async () => (await import("../engines/file.ts")).fileEngine,
 };
 
@@ -27,7 +28,6 @@ export const REPORTERS: Readonly<
  * choosing one is a clear error, never a stub.
  */
 export const PLANNED_ENGINES: Readonly<Record<string, string>> = {
-  execo: "the shared-filesystem queue is not built yet",
   google: "Google Pub/Sub support is not built yet",
   pulsar: "Apache Pulsar support is not built yet",
 };

@@ -1,0 +1,124 @@
+/**
+ * Engine `execo`, the default: a queue in a directory of a shared
+ * filesystem (NFS), with no server. Params are JSON values kept as a set;
+ * claims are leased and renewed while a task runs, so a param whose minion
+ * was killed goes back to the queue by itself. A directory holding a sweep
+ * written by Python execo's `ParamSweeper` is imported on first use.
+ *
+ * Settings: `EXECO_PERSISTENCE_DIR` (default `sweeps`), `MINION_LEASE`
+ * (seconds, default 60). The on-disk format and its behaviour on NFS are
+ * described in `docs/execo.md`.
+ *
+ * @example Create a sweep and run it
+ * ```ts
+ * import { execoEngine } from "./mod.ts";
+ * import { createSweep } from "./sweep.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * (await createSweep(dir, [1, 2, 3])).store.close();
+ * const env = { EXECO_PERSISTENCE_DIR: dir };
+ * const engine = await execoEngine.open({ env, concurrency: 1, dryRun: false });
+ * const signal = new AbortController().signal;
+ * for (let d = await engine.next(signal); d; d = await engine.next(signal)) {
+ *   await d.ack();
+ * }
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
+
+import type {
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+  JsonValue,
+  PublishOptions,
+} from "../../core/contracts.ts";
+import { readSeconds } from "../../core/config.ts";
+import { dryQueue, sweepQueue } from "./queue.ts";
+import {
+  addParams,
+  createSweep,
+  DEFAULT_DIR,
+  DEFAULT_LEASE_MS,
+  openSweep,
+  sweepConfigError,
+  todoTexts,
+} from "./sweep.ts";
+import { SweepError } from "./store.ts";
+
+const VARIABLE = "EXECO_PERSISTENCE_DIR";
+const encoder = new TextEncoder();
+
+function warn(message: string): void {
+  Deno.stderr.writeSync(encoder.encode(`minionize: warning: ${message}\n`));
+}
+
+/** The sweep directory and lease that `env` names. */
+export function execoSettings(env: Env): { dir: string; leaseMs: number } {
+  return {
+    dir: env[VARIABLE]?.trim() || DEFAULT_DIR,
+    leaseMs: readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS,
+  };
+}
+
+/**
+ * Opens the sweep of `EXECO_PERSISTENCE_DIR` as a queue.
+ *
+ * @throws {ConfigError} when the directory is missing, holds no sweep or is
+ * damaged beyond repair (no file is changed then)
+ */
+async function open(options: EngineOptions): Promise<Engine> {
+  const { dir, leaseMs } = execoSettings(options.env);
+  try {
+    if (options.dryRun) return dryQueue(await todoTexts(dir));
+    const store = await openSweep(dir, {
+      leaseMs,
+      onRepair: (bytes) =>
+        warn(
+          `cut ${bytes} bytes of a record torn by a crash off ${dir}/minionize.journal`,
+        ),
+    });
+    return sweepQueue(store, { leaseMs, warn });
+  } catch (error) {
+    throw sweepConfigError(error, VARIABLE, dir);
+  }
+}
+
+/**
+ * Adds params to the sweep of `EXECO_PERSISTENCE_DIR`; a param already
+ * there is left alone. With `create`, a missing sweep is created.
+ *
+ * @returns how many params were new
+ * @throws {ConfigError} when there is no sweep (and `create` is false) or it
+ * cannot be written
+ */
+async function publish(
+  params: AsyncIterable<JsonValue>,
+  options: PublishOptions,
+): Promise<number> {
+  const { dir, leaseMs } = execoSettings(options.env);
+  try {
+    let store;
+    try {
+      store = await openSweep(dir, { leaseMs });
+    } catch (error) {
+      const absent = error instanceof SweepError &&
+        (error.problem === "missing" || error.problem === "not-a-sweep");
+      if (!options.create || !absent) throw error;
+      store = (await createSweep(dir, [])).store;
+    }
+    try {
+      return await addParams(store, params);
+    } finally {
+      store.close();
+    }
+  } catch (error) {
+    throw sweepConfigError(error, VARIABLE, dir);
+  }
+}
+
+/** The `execo` engine plug-in. */
+export const execoEngine: EnginePlugin = { open, publish };
