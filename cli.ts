@@ -16,6 +16,7 @@ const COMMANDS: Record<
   () => Promise<(args: string[]) => Promise<number>>
 > = {
   status: async () => (await import("./commands/status.ts")).status,
+  sweep: async () => (await import("./commands/sweep.ts")).sweep,
 };
 
 /**
