@@ -47,7 +47,8 @@ export async function withLock<T>(
   options: LockOptions = {},
 ): Promise<T | undefined> {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const started = Date.now();
+  const started = performance.now();
+  let naps = 0;
   for (let tries = 0;; tries++) {
     if (options.signal?.aborted) return undefined;
     if (file.tryLockSync(true)) {
@@ -57,19 +58,27 @@ export async function withLock<T>(
         file.unlockSync();
       }
     }
-    if (Date.now() - started > timeoutMs) {
+    const waited = performance.now() - started;
+    if (waited < SPIN_MS) {
+      // The holder is usually done within tens of microseconds: a short
+      // blocking nap lets it run, where a timer would cost a millisecond.
+      Atomics.wait(NAP, 0, 0, Math.min(0.01 * 2 ** tries, 0.5));
+      continue;
+    }
+    if (waited > timeoutMs) {
       throw new Error(
         `could not lock ${options.what ?? "the sweep"} for ${
           timeoutMs / 1000
         }s: another process holds it (on NFS, a lock held by a lost node is freed when its NFS lease ends)`,
       );
     }
-    // Yield at first (the holder is usually done within a millisecond), then
-    // back off with jitter so that waiters do not retry in step.
-    const ceiling = tries < 3 ? 0 : Math.min(2 ** (tries - 3), 25);
-    await sleep(
-      ceiling === 0 ? 0 : ceiling / 2 + Math.random() * ceiling / 2,
-      options.signal,
-    );
+    // A long hold (a compaction, a slow filesystem): back off with jitter so
+    // that waiters do not retry in step, without blocking this process.
+    const ceiling = Math.min(2 ** naps++, 25);
+    await sleep(ceiling / 2 + Math.random() * ceiling / 2, options.signal);
   }
 }
+
+/** How long a waiter naps synchronously before sleeping on timers, in ms. */
+const SPIN_MS = 2;
+const NAP = new Int32Array(new SharedArrayBuffer(4));

@@ -31,6 +31,8 @@ const HEADER_BODY = JSON.stringify({ format: "minionize-sweep", version: 1 });
 const headerRecord = (generation: number) =>
   encodeRecord("h", String(generation).padStart(12, "0"), HEADER_BODY);
 const HEADER_LENGTH = headerRecord(0).length;
+/** Longest time an acknowledged record waits to be synced to disk, in ms. */
+const SYNC_INTERVAL_MS = 1000;
 /** The journal is compacted once it is larger than this and the snapshot. */
 const COMPACT_MIN_BYTES = 1 << 20;
 
@@ -86,21 +88,25 @@ export interface InitialState {
 
 const path = (dir: string, name: string) => `${dir}/${name}`;
 
+/** A read buffer kept between calls: most reads find a few records. */
+let readBuffer = new Uint8Array(64 * 1024);
+
+/** The bytes of `file` from `position` to its end (valid until the next call). */
 function readAll(file: Deno.FsFile, position: number): Uint8Array {
+  if (readBuffer.length > 1 << 22) readBuffer = new Uint8Array(64 * 1024);
   file.seekSync(position, Deno.SeekMode.Start);
-  let buffer = new Uint8Array(64 * 1024);
   let length = 0;
   while (true) {
-    if (length === buffer.length) {
-      const bigger = new Uint8Array(buffer.length * 2);
-      bigger.set(buffer);
-      buffer = bigger;
+    if (length === readBuffer.length) {
+      const bigger = new Uint8Array(readBuffer.length * 2);
+      bigger.set(readBuffer);
+      readBuffer = bigger;
     }
-    const read = file.readSync(buffer.subarray(length));
+    const read = file.readSync(readBuffer.subarray(length));
     if (read === null || read === 0) break;
     length += read;
   }
-  return buffer.subarray(0, length);
+  return readBuffer.subarray(0, length);
 }
 
 function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
@@ -142,6 +148,9 @@ export class SweepStore {
   #generation = -1;
   #offset = 0;
   #snapshotBytes = 0;
+  #unsynced = false;
+  #lastSync = 0;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(dir: string, file: Deno.FsFile) {
     this.dir = dir;
@@ -277,8 +286,7 @@ export class SweepStore {
       what: this.journalPath,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    // Synced outside the lock: others need not wait for the disk.
-    if (wrote && options.sync) await this.#file.syncData();
+    if (wrote && options.sync) await this.#syncSoon();
     return result;
   }
 
@@ -290,8 +298,41 @@ export class SweepStore {
     }, { what: this.journalPath });
   }
 
-  /** Closes the journal. */
+  /**
+   * Syncs the journal to disk at most once a second (outside the lock, so
+   * others need not wait for the disk): at once when the last sync is older,
+   * else by a timer. A record is in the kernel (and, on NFS, on the server,
+   * since releasing a lock flushes) as soon as the transaction ends; this
+   * bounds what a power cut of a local disk can take back.
+   */
+  async #syncSoon(): Promise<void> {
+    this.#unsynced = true;
+    const wait = this.#lastSync + SYNC_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.#unsynced = false;
+      this.#lastSync = Date.now();
+      await this.#file.syncData();
+    } else if (this.#syncTimer === undefined) {
+      this.#syncTimer = setTimeout(() => {
+        this.#syncTimer = undefined;
+        if (!this.#unsynced) return;
+        this.#unsynced = false;
+        this.#lastSync = Date.now();
+        this.#file.syncData().catch(() => {});
+      }, wait);
+      Deno.unrefTimer(this.#syncTimer);
+    }
+  }
+
+  /** Closes the journal, syncing what is not synced yet. */
   close(): void {
+    clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
+    try {
+      if (this.#unsynced) this.#file.syncDataSync();
+    } catch {
+      // closed already
+    }
     try {
       this.#file.close();
     } catch {
@@ -512,9 +553,11 @@ export class SweepStore {
   }
 }
 
+const headerBuffer = new Uint8Array(HEADER_LENGTH);
+
 function readHeader(file: Deno.FsFile): number | undefined {
   file.seekSync(0, Deno.SeekMode.Start);
-  const bytes = new Uint8Array(HEADER_LENGTH);
+  const bytes = headerBuffer;
   let length = 0;
   while (length < HEADER_LENGTH) {
     const read = file.readSync(bytes.subarray(length));
