@@ -1,0 +1,147 @@
+/**
+ * P2: the seed's quickstart grown to 1,000 params of `true`. Python execo
+ * writes two identical sweeps; the original Python `minionize` 0.3.4 runs one
+ * and ours (`MINION_ENGINE=execo minionize true`, which imports the sweep
+ * first) runs the other, one minion each, side by side in one run (target:
+ * at least 5x faster). Needs the venv of `tests/services/install/execo.sh`.
+ *
+ * Run: `deno run -A bench/p2_quickstart.ts` (`--quick` for 200 params).
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-console
+const ROOT = new URL("../", import.meta.url).pathname;
+const VENV = `${ROOT}.cache/venv/bin`;
+const quick = Deno.args.includes("--quick");
+const count = quick ? 200 : 1000;
+
+async function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<number> {
+  const started = performance.now();
+  const { code, stderr } = await new Deno.Command(command, {
+    args,
+    cwd,
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) {
+    throw new Error(
+      `${command} ${args.join(" ")} exited ${code}: ${
+        new TextDecoder().decode(stderr).slice(-500)
+      }`,
+    );
+  }
+  return seconds;
+}
+
+/** Whether every param of the sweep in `dir` was done, per Python execo. */
+async function allDone(cwd: string, dir: string): Promise<boolean> {
+  const { stdout } = await new Deno.Command(`${VENV}/python`, {
+    args: [
+      "-c",
+      `import pickle
+done = set()
+with open('${dir}/done', 'rb') as f:
+    while True:
+        try: done.add(pickle.load(f))
+        except EOFError: break
+print(len(done))`,
+    ],
+    cwd,
+  }).output();
+  return Number(new TextDecoder().decode(stdout)) === count;
+}
+
+/** Seconds each tool takes on a fresh copy of the quickstart's sweep. */
+async function round(
+  cwd: string,
+): Promise<{ ours: number; theirs: number; floor: number }> {
+  for (const dir of ["ours", "theirs"]) {
+    await Deno.remove(`${cwd}/${dir}`, { recursive: true }).catch(() => {});
+    await run(
+      `${VENV}/python`,
+      [
+        "-c",
+        `from execo_engine.sweep import ParamSweeper; ParamSweeper('${dir}', sweeps=range(${count}), save_sweeps=True)`,
+      ],
+      cwd,
+      {},
+    );
+  }
+  const theirs = await run(`${VENV}/minionize`, ["true"], cwd, {
+    MINION_ENGINE: "execo",
+    EXECO_PERSISTENCE_DIR: "theirs",
+  });
+  if (!(await allDone(cwd, "theirs"))) {
+    throw new Error("the original minionize left params undone");
+  }
+  const ours = await run(
+    Deno.execPath(),
+    ["run", "-A", `${ROOT}cli.ts`, "true"],
+    cwd,
+    { MINION_ENGINE: "execo", EXECO_PERSISTENCE_DIR: "ours" },
+  );
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}cli.ts`, "sweep", "status", "--json"],
+    cwd,
+    env: { EXECO_PERSISTENCE_DIR: "ours" },
+  }).output();
+  const status = JSON.parse(new TextDecoder().decode(stdout));
+  if (status.done !== count) throw new Error("ours left params undone");
+  // What starting the programs alone costs from Deno: the floor for ours.
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    await new Deno.Command("true", {
+      args: [String(i)],
+      stdin: "null",
+      detached: true,
+    }).spawn().status;
+  }
+  const floor = (performance.now() - started) / 1000;
+  return { ours, theirs, floor };
+}
+
+async function main(): Promise<void> {
+  const cwd = await Deno.makeTempDir({ prefix: "p2-quickstart-" });
+  const rounds = quick ? 1 : 3;
+  let ours = Infinity;
+  let theirs = Infinity;
+  let floor = Infinity;
+  try {
+    // Alternating rounds, best of each: load from elsewhere hits both alike.
+    for (let i = 0; i < rounds; i++) {
+      const times = await round(cwd);
+      ours = Math.min(ours, times.ours);
+      theirs = Math.min(theirs, times.theirs);
+      floor = Math.min(floor, times.floor);
+    }
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+  console.log(
+    `P2: quickstart, ${count} params of 'true', one minion, best of ${rounds}`,
+  );
+  console.log(
+    `${"measure".padEnd(36)}${"minionize".padStart(12)}${
+      "py 0.3.4".padStart(12)
+    }${"ratio".padStart(10)}`,
+  );
+  const row = (label: string, seconds: number) =>
+    console.log(
+      `${label.padEnd(36)}${seconds.toFixed(2).padStart(12)}${
+        theirs.toFixed(2).padStart(12)
+      }${`${(theirs / seconds).toFixed(1)}x`.padStart(10)}`,
+    );
+  row("wall time, s (import included)", ours);
+  row("  floor: Deno spawns of 'true' alone", floor);
+  console.log(`target: >= 5x faster ${theirs / ours >= 5 ? "met" : "NOT met"}`);
+}
+
+if (import.meta.main) await main();
