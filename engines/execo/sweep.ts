@@ -10,7 +10,7 @@ import type { JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { canonicalJson } from "../../core/param.ts";
 import { isExecoSweep, readExecoSweep } from "./import_execo.ts";
-import { JOURNAL, SweepError, SweepStore } from "./store.ts";
+import { JOURNAL, SNAPSHOT_PREFIX, SweepError, SweepStore } from "./store.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */
 export const DEFAULT_DIR = "sweeps";
@@ -25,13 +25,21 @@ export interface OpenSweepOptions {
   onRepair?: (bytes: number) => void;
 }
 
-async function exists(file: string): Promise<boolean> {
+/**
+ * Whether `dir` holds a sweep of ours: a journal that is not empty, or a
+ * snapshot (an empty journal alone is what an import or a create that died
+ * early leaves behind).
+ */
+async function holdsOurSweep(dir: string): Promise<boolean> {
   try {
-    await Deno.lstat(file);
-    return true;
+    if ((await Deno.stat(`${dir}/${JOURNAL}`)).size > 0) return true;
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.startsWith(SNAPSHOT_PREFIX)) return true;
+    }
   } catch {
-    return false;
+    // no journal, or no directory: not ours
   }
+  return false;
 }
 
 /**
@@ -46,7 +54,7 @@ export async function openSweep(
   options: OpenSweepOptions,
 ): Promise<SweepStore> {
   const repair = options.onRepair ? { onRepair: options.onRepair } : {};
-  if (!(await exists(`${dir}/${JOURNAL}`)) && (await isExecoSweep(dir))) {
+  if (!(await holdsOurSweep(dir)) && (await isExecoSweep(dir))) {
     // Decoded before anything is written: a bad pickle changes no file.
     const initial = await readExecoSweep(dir, Date.now(), options.leaseMs);
     return (await SweepStore.openOrCreate(dir, () => initial, repair)).store;
@@ -61,7 +69,7 @@ export async function openSweep(
  * @throws {SweepError} as {@linkcode openSweep}
  */
 export async function todoTexts(dir: string): Promise<string[]> {
-  if (!(await exists(`${dir}/${JOURNAL}`)) && (await isExecoSweep(dir))) {
+  if (!(await holdsOurSweep(dir)) && (await isExecoSweep(dir))) {
     const { texts, states } = await readExecoSweep(dir, Date.now(), 0);
     return texts.filter((_, id) => !states?.has(id));
   }
@@ -84,10 +92,7 @@ export async function createSweep(
   dir: string,
   params: Iterable<JsonValue>,
 ): Promise<{ store: SweepStore; count: number }> {
-  if (
-    (await exists(`${dir}/${JOURNAL}`)) &&
-    (await Deno.stat(`${dir}/${JOURNAL}`)).size > 0
-  ) {
+  if (await holdsOurSweep(dir)) {
     throw new SweepError(
       "exists",
       `${dir} already holds a sweep; add params with 'minionize sweep add', or choose another directory`,

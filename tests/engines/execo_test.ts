@@ -40,6 +40,7 @@ function minion(
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const lines = (output: string) => output.split("\n").filter(Boolean);
 
 async function sweepOf(count: number): Promise<{ dir: string; marks: string }> {
   const root = await Deno.makeTempDir({ prefix: "execo-e2e-" });
@@ -473,5 +474,36 @@ print(json.dumps([done, running]))`,
     ok(!ran.includes(canonical(picked[0])), "the param execo had done ran");
     ok(ran.includes(canonical(picked[1])), "the param in progress never ran");
     assertEquals(new Set(ran).size, 5);
+  },
+});
+
+Deno.test("execo engine: a dry run prints what would run and changes nothing", async () => {
+  const { dir, marks } = await sweepOf(3);
+  const store = await SweepStore.open(dir);
+  await store.transact((tx) => tx.append("d", 1, { o: "t", w: tx.now }));
+  store.close();
+  const before = await snapshotFiles(dir);
+  const result = await minion(dir, ["--dry-run", "echo", "run"]).output;
+  assertEquals(result.code, 0, text(result.stderr));
+  assertEquals(lines(text(result.stdout)), ["echo run 0", "echo run 2"]);
+  assertEquals(await snapshotFiles(dir), before);
+  assertEquals((await runs(marks)).size, 0);
+});
+
+Deno.test({
+  name: "execo engine: a dry run on a Python execo sweep imports nothing",
+  ignore: !python,
+  async fn() {
+    const cwd = await Deno.makeTempDir({ prefix: "execo-dry-" });
+    await py(
+      cwd,
+      "from execo_engine.sweep import ParamSweeper; s = ParamSweeper('sweeps', sweeps=range(3), save_sweeps=True); s.done(s.get_next())",
+    );
+    const before = await snapshotFiles(`${cwd}/sweeps`);
+    const result = await minion("sweeps", ["--dry-run", "echo"], {}, cwd)
+      .output;
+    assertEquals(result.code, 0, text(result.stderr));
+    assertEquals(lines(text(result.stdout)).length, 2);
+    assertEquals(await snapshotFiles(`${cwd}/sweeps`), before);
   },
 });

@@ -145,3 +145,19 @@ Deno.test("execo queue gives back what it still holds when closed", async () => 
   assertEquals(s.counts.todo, 2);
   assertEquals(s.attempts, [0, 0]);
 });
+
+Deno.test("execo publish adds params to the sweep, creating it when asked", async () => {
+  const { execoEngine } = await import("../../../engines/execo/mod.ts");
+  const dir = `${await Deno.makeTempDir({ prefix: "execo-publish-" })}/new`;
+  async function* params() {
+    yield* [1, "a", { x: [1, 2] }, 1];
+  }
+  const env = { EXECO_PERSISTENCE_DIR: dir };
+  await rejects(
+    execoEngine.publish!(params(), { env, create: false }),
+    /EXECO_PERSISTENCE_DIR .* does not exist/,
+  );
+  assertEquals(await execoEngine.publish!(params(), { env, create: true }), 3);
+  assertEquals(await execoEngine.publish!(params(), { env, create: false }), 0);
+  assertEquals((await state(dir)).texts, ["1", '"a"', '{"x":[1,2]}']);
+});
