@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { sweepQueue } from "../../engines/execo/queue.ts";
 import { openSweep } from "../../engines/execo/sweep.ts";
 import { ROOT } from "../services/harness.ts";
@@ -45,7 +45,7 @@ Deno.test("sweep create reads JSON lines and plain lines, keeping each param onc
     ["create", "--dir", dir],
     '1\n"two"\nthree words\n\n{"b":1,"a":2}\n{"a":2,"b":1}\n1\n',
   );
-  match(out, /created the sweep .* with 4 params/);
+  assertMatch(out, /created the sweep .* with 4 params/);
   assertEquals(lines(await ok0(["list", "--dir", dir])), [
     "1",
     '"two"',
@@ -92,8 +92,8 @@ Deno.test("sweep add adds only new params and says how many", async () => {
   await ok0(["create", "--dir", dir], "1\n2\n");
   const out = await ok0(["add", "--dir", dir, "--param", "x=2,3,4"]);
   // --param x=... gives objects, so all three are new
-  match(out, /added 3 params/);
-  match(
+  assertMatch(out, /added 3 params/);
+  assertMatch(
     await ok0(["add", "--dir", dir], "2\n5\n"),
     /added 1 params .*1 were there already/,
   );
@@ -110,8 +110,8 @@ Deno.test("sweep status, list and reset follow claims, successes and failures", 
   await (await queue.next(never))!.fail("exit 1");
   const held = (await queue.next(never))!;
   const status = await ok0(["status", "--dir", dir]);
-  match(status, /4 params: 1 todo, 1 in progress, 1 done, 1 failed/);
-  match(
+  assertMatch(status, /4 params: 1 todo, 1 in progress, 1 done, 1 failed/);
+  assertMatch(
     status,
     new RegExp(
       `3  held by .* pid ${Deno.pid} since .*lease ends in (1m00s|59s), attempt 1`,
@@ -127,8 +127,11 @@ Deno.test("sweep status, list and reset follow claims, successes and failures", 
     lines(await ok0(["list", "--dir", dir, "--failed", "--in-progress"])),
     ["2", "3"],
   );
-  match(await ok0(["reset", "--dir", dir, "--failed"]), /put 1 params/);
-  match(await ok0(["reset", "--dir", dir, "--in-progress"]), /put 1 params/);
+  assertMatch(await ok0(["reset", "--dir", dir, "--failed"]), /put 1 params/);
+  assertMatch(
+    await ok0(["reset", "--dir", dir, "--in-progress"]),
+    /put 1 params/,
+  );
   assertEquals(
     lines(await ok0(["list", "--dir", dir, "--todo"])).sort(),
     ["2", "3", "4"],
@@ -143,8 +146,8 @@ async function refused(args: string[], pattern: RegExp, stdin = "") {
   const result = await sweep(args, stdin);
   assertEquals(result.code, 2, result.stderr);
   assertEquals(result.stderr.trim().split("\n").length, 1, result.stderr);
-  match(result.stderr, /^minionize: error: /);
-  match(result.stderr, pattern);
+  assertMatch(result.stderr, /^minionize: error: /);
+  assertMatch(result.stderr, pattern);
 }
 
 Deno.test("sweep commands refuse bad input with one line, exit 2 and no change", async () => {
@@ -154,7 +157,7 @@ Deno.test("sweep commands refuse bad input with one line, exit 2 and no change",
     /line 2 of standard input is not JSON/,
     "1\nnot json\n",
   );
-  ok(!(await exists(dir)), "a sweep was created from bad input");
+  assert(!(await exists(dir)), "a sweep was created from bad input");
   await refused(["status", "--dir", dir], /does not exist/);
   await refused(["frobnicate"], /unknown sweep subcommand 'frobnicate'/);
   await refused(

@@ -3,7 +3,7 @@
  * killed, stopped and restarted, and sweeps written by real Python execo.
  */
 
-import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { scanRecords } from "../../engines/execo/log.ts";
 import { JOURNAL, SweepStore } from "../../engines/execo/store.ts";
 import { createSweep } from "../../engines/execo/sweep.ts";
@@ -136,7 +136,7 @@ Deno.test("execo engine: chaos of kill -9 loses nothing and repeats only what wa
       // it had just finished
     }
   }
-  ok(live.length === 0, "minions still running after 150 s");
+  assert(live.length === 0, "minions still running after 150 s");
   for (const m of all) {
     const result = await m.output;
     if (!killed.has(m.child.pid)) {
@@ -158,7 +158,7 @@ Deno.test("execo engine: chaos of kill -9 loses nothing and repeats only what wa
     // Every run but one must come from a minion that was killed with the
     // param in flight.
     const bySurvivors = lines.filter((l) => !killed.has(pidOf(l))).length;
-    ok(
+    assert(
       bySurvivors <= 1,
       `param ${param} ran ${lines.length} times, ${bySurvivors} by live minions: ${lines}`,
     );
@@ -200,7 +200,7 @@ Deno.test("execo engine: SIGTERM gives the param back and another minion takes i
   const claims = records.filter((r) => r.type === "c" && r.id === 0);
   assertEquals(claims.length, 2);
   const delay = claims[1]!.fields.w - release.fields.w;
-  ok(delay >= 0 && delay < 1000, `taken ${delay} ms after the release`);
+  assert(delay >= 0 && delay < 1000, `taken ${delay} ms after the release`);
   b.child.kill("SIGTERM");
   assertEquals((await b.output).code, 143);
   const store = await SweepStore.open(dir);
@@ -248,7 +248,7 @@ Deno.test("execo engine: a task longer than the lease keeps its claim by renewin
   }
   assertEquals((await runs(marks)).get("0")!.length, 1, "it ran twice");
   const renewals = (await journal(dir)).filter((r) => r.type === "e");
-  ok(renewals.length >= 3, `only ${renewals.length} renewals in 3 s`);
+  assert(renewals.length >= 3, `only ${renewals.length} renewals in 3 s`);
 });
 
 Deno.test("execo engine: a record torn by a crash is cut and acknowledged results stay done", async () => {
@@ -262,7 +262,7 @@ Deno.test("execo engine: a record torn by a crash is cut and acknowledged result
   file.close();
   result = await minion(dir, [...MARK, marks]).output;
   assertEquals(result.code, 0, text(result.stderr));
-  match(text(result.stderr), /cut 33 bytes of a record torn by a crash/);
+  assertMatch(text(result.stderr), /cut 33 bytes of a record torn by a crash/);
   const seen = await runs(marks);
   assertEquals(seen.size, 5);
   for (const lines of seen.values()) assertEquals(lines.length, 1);
@@ -288,11 +288,11 @@ async function refused(
   const stderr = text(result.stderr);
   assertEquals(result.code, 2, stderr);
   assertEquals(stderr.trim().split("\n").length, 1, stderr);
-  match(
+  assertMatch(
     stderr,
     /^minionize: error: Cannot use the sweep in EXECO_PERSISTENCE_DIR/,
   );
-  match(stderr, pattern);
+  assertMatch(stderr, pattern);
 }
 
 Deno.test("execo engine: a journal damaged in the middle stops the minion and changes no file", async () => {
@@ -471,8 +471,11 @@ print(json.dumps([done, running]))`,
     const ran = (await Deno.readTextFile(`${marks}/runs`)).trim().split("\n")
       .map((line) => canonical(JSON.parse(line)));
     assertEquals(ran.length, 5);
-    ok(!ran.includes(canonical(picked[0])), "the param execo had done ran");
-    ok(ran.includes(canonical(picked[1])), "the param in progress never ran");
+    assert(!ran.includes(canonical(picked[0])), "the param execo had done ran");
+    assert(
+      ran.includes(canonical(picked[1])),
+      "the param in progress never ran",
+    );
     assertEquals(new Set(ran).size, 5);
   },
 });

@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { assertEquals } from "../../_assert.ts";
 import {
   crc32,
   encodeRecord,

@@ -1,8 +1,5 @@
-import {
-  deepStrictEqual as assertEquals,
-  ok,
-  rejects,
-} from "node:assert/strict";
+import { assert, assertEquals } from "../../_assert.ts";
+import { rejects } from "node:assert/strict";
 import type { Delivery, Engine } from "../../../core/contracts.ts";
 import { sweepQueue } from "../../../engines/execo/queue.ts";
 import { CLAIMED, DONE, TODO } from "../../../engines/execo/state.ts";
@@ -73,7 +70,7 @@ Deno.test("execo queue gives a param whose lease ran out to another minion", asy
   const held = (await a.next(never))!;
   const started = Date.now();
   const taken = (await b.next(never))!; // waits for the lease to run out
-  ok(Date.now() - started >= 150, "taken before the lease ran out");
+  assert(Date.now() - started >= 150, "taken before the lease ran out");
   assertEquals(taken.param, 1);
   assertEquals(taken.attempt, 2);
   await rejects(held.renew!(), /lease ran out/);
@@ -110,7 +107,7 @@ Deno.test("execo queue hands a released param to a waiting minion at once", asyn
   const released = Date.now();
   await held.release();
   const taken = (await waiting)!;
-  ok(Date.now() - released < 1000, "not taken within a second");
+  assert(Date.now() - released < 1000, "not taken within a second");
   assertEquals(taken.attempt, 1);
   await taken.ack();
   await a.close();

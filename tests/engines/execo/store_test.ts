@@ -1,8 +1,5 @@
-import {
-  deepStrictEqual as assertEquals,
-  ok,
-  rejects,
-} from "node:assert/strict";
+import { assert, assertEquals } from "../../_assert.ts";
+import { rejects } from "node:assert/strict";
 import { encodeRecord } from "../../../engines/execo/log.ts";
 import { DONE, TODO } from "../../../engines/execo/state.ts";
 import {
@@ -103,7 +100,10 @@ Deno.test("sweep store compaction is followed by every other opener", async () =
   await markDone(b, [2]);
   await a.transact(() => {});
   assertEquals(a.state.status, [DONE, DONE, DONE, TODO]);
-  ok(!(`${SNAPSHOT_PREFIX}1` in await files(dir)), "old snapshot left behind");
+  assert(
+    !(`${SNAPSHOT_PREFIX}1` in await files(dir)),
+    "old snapshot left behind",
+  );
   a.close();
   b.close();
 });
@@ -143,12 +143,12 @@ Deno.test("sweep store compacts by itself once the journal outgrows the snapshot
     });
   }
   const names = Object.keys(await files(dir));
-  ok(
+  assert(
     names.some((n) =>
       n.startsWith(SNAPSHOT_PREFIX) && n !== `${SNAPSHOT_PREFIX}1`
     ),
     `no compaction happened: ${names}`,
   );
-  ok((await Deno.stat(`${dir}/${JOURNAL}`)).size < 1 << 20);
+  assert((await Deno.stat(`${dir}/${JOURNAL}`)).size < 1 << 20);
   store.close();
 });
