@@ -94,7 +94,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
 /** The help text of the run command. */
 export function runHelp(): string {
   return `Usage: minionize [OPTIONS] [--] PROGRAM [ARGS...]
-       minionize COMMAND ...   (status; see minionize COMMAND --help)
+       minionize COMMAND ...   (status, sweep; see minionize COMMAND --help)
 
 Takes params from a queue and runs PROGRAM once per param. The param is
 appended to ARGS (a string param split into words by shell rules, never run
