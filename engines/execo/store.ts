@@ -37,9 +37,11 @@ import { encodeRecord, type LogRecord, scanRecords } from "./log.ts";
 
 export { JOURNAL, SNAPSHOT_PREFIX, SweepError } from "./files.ts";
 export type { SweepProblem } from "./files.ts";
-import { withLock } from "./lock.ts";
+import { sleep, withLock } from "./lock.ts";
 import { type ParamState, StateError, SweepState, TODO } from "./state.ts";
 
+/** How long a snapshot named by the journal may take to show up, in ms. */
+const SNAPSHOT_WAIT_MS = 60_000;
 /** Longest time an acknowledged record waits to be synced to disk, in ms. */
 const SYNC_INTERVAL_MS = 1000;
 /** The journal is compacted once it is larger than this and the snapshot. */
@@ -71,12 +73,32 @@ export interface InitialState {
   states?: Map<number, ParamState>;
 }
 
+/**
+ * The journal names a snapshot this process cannot see: a lagging NFS
+ * directory cache, or a snapshot lost. Retried out of the lock for a while.
+ */
+class NotVisibleYet extends Error {}
+
+function exists(file: string): boolean {
+  try {
+    Deno.statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** An open sweep, seen from one process. */
 export class SweepStore {
   /** The sweep's directory. */
   readonly dir: string;
   /** Told when a torn record is cut off the journal. */
   onRepair: ((bytes: number) => void) | undefined;
+  /**
+   * How long a snapshot named by the journal may take to show up before the
+   * sweep is declared damaged, in ms (NFS directory caches lag).
+   */
+  snapshotWaitMs = SNAPSHOT_WAIT_MS;
   #file: Deno.FsFile;
   #state = new SweepState();
   #generation = -1;
@@ -109,11 +131,13 @@ export class SweepStore {
    */
   static async open(
     dir: string,
-    options: { onRepair?: (bytes: number) => void } = {},
+    options: { onRepair?: (bytes: number) => void; snapshotWaitMs?: number } =
+      {},
   ): Promise<SweepStore> {
     const file = await openJournal(dir, false);
     const store = new SweepStore(dir, file);
     store.onRepair = options.onRepair;
+    store.snapshotWaitMs = options.snapshotWaitMs ?? SNAPSHOT_WAIT_MS;
     try {
       await store.transact(() => {});
     } catch (error) {
@@ -152,8 +176,8 @@ export class SweepStore {
           file.syncDataSync();
           created = true;
         }
-        store.#catchUp();
       }, { what: path(dir, JOURNAL) });
+      await store.transact(() => {});
     } catch (error) {
       file.close();
       throw error;
@@ -171,6 +195,26 @@ export class SweepStore {
   async transact<T>(
     work: (tx: Transaction) => T,
     options: TransactOptions = {},
+  ): Promise<T | undefined> {
+    const deadline = Date.now() + this.snapshotWaitMs;
+    while (true) {
+      try {
+        return await this.#transact(work, options);
+      } catch (error) {
+        if (!(error instanceof NotVisibleYet)) throw error;
+        if (Date.now() > deadline) {
+          throw new SweepError("corrupt", error.message, { cause: error });
+        }
+        // Out of the lock: let the listing catch up, then look again.
+        await sleep(200, options.signal);
+        if (options.signal?.aborted) return undefined;
+      }
+    }
+  }
+
+  async #transact<T>(
+    work: (tx: Transaction) => T,
+    options: TransactOptions,
   ): Promise<T | undefined> {
     let wrote = false;
     const result = await withLock(this.#file, () => {
@@ -226,10 +270,7 @@ export class SweepStore {
 
   /** Compacts now (under the lock): for tests and `sweep` commands. */
   async compact(): Promise<void> {
-    await withLock(this.#file, () => {
-      this.#catchUp();
-      this.#compact();
-    }, { what: this.journalPath });
+    await this.transact(() => this.#compact());
   }
 
   /**
@@ -325,9 +366,17 @@ export class SweepStore {
 
   /** Loads the newest snapshot and its journal, repairing a crashed compaction. */
   #reload(journalGeneration: number | undefined): void {
-    const generations = snapshotGenerations(this.dir);
-    const newest = generations[0];
-    if (newest === undefined) {
+    let newest = snapshotGenerations(this.dir)[0];
+    // On NFS a directory listing can lag behind another node's rename: the
+    // snapshot the header names is also looked up by name.
+    if (
+      journalGeneration !== undefined &&
+      (newest === undefined || newest < journalGeneration) &&
+      exists(path(this.dir, `${SNAPSHOT_PREFIX}${journalGeneration}`))
+    ) {
+      newest = journalGeneration;
+    }
+    if (newest === undefined && journalGeneration === undefined) {
       if (this.#file.statSync().size === 0) {
         throw new SweepError(
           "not-a-sweep",
@@ -336,19 +385,18 @@ export class SweepStore {
       }
       throw new SweepError(
         "corrupt",
-        `${this.journalPath} has ${
-          journalGeneration === undefined
-            ? "no valid header"
-            : `generation ${journalGeneration}`
-        } but ${this.dir} holds no ${SNAPSHOT_PREFIX}* file; restore the sweep from a copy`,
+        `${this.journalPath} has no valid header and ${this.dir} holds no ${SNAPSHOT_PREFIX}* file; restore the sweep from a copy`,
       );
     }
-    if (journalGeneration !== undefined && journalGeneration > newest) {
-      throw new SweepError(
-        "corrupt",
-        `${this.journalPath} is at generation ${journalGeneration} but the newest snapshot is ${newest}; restore ${SNAPSHOT_PREFIX}${journalGeneration} from a copy`,
+    if (
+      journalGeneration !== undefined &&
+      (newest === undefined || journalGeneration > newest)
+    ) {
+      throw new NotVisibleYet(
+        `${this.journalPath} is at generation ${journalGeneration} but ${SNAPSHOT_PREFIX}${journalGeneration} cannot be found; restore it from a copy`,
       );
     }
+    newest = newest!;
     const { state, bytes } = this.#readSnapshot(newest);
     this.#state = state;
     this.#snapshotBytes = bytes;

@@ -152,3 +152,27 @@ Deno.test("sweep store compacts by itself once the journal outgrows the snapshot
   assert((await Deno.stat(`${dir}/${JOURNAL}`)).size < 1 << 20);
   store.close();
 });
+
+Deno.test("sweep store waits for a snapshot that another node's rename has not shown yet", async () => {
+  const dir = await sweepOf([1, 2]);
+  const store = await SweepStore.open(dir);
+  await markDone(store, [0]);
+  await store.compact();
+  store.close();
+  // As an NFS client whose directory cache lags sees it: the journal names
+  // generation 2, whose snapshot is not there yet.
+  const snapshot = `${dir}/${SNAPSHOT_PREFIX}2`;
+  await Deno.rename(snapshot, `${dir}/hidden`);
+  const before = await files(dir);
+  await rejects(
+    SweepStore.open(dir, { snapshotWaitMs: 300 }),
+    (error: unknown) =>
+      error instanceof SweepError && error.problem === "corrupt" &&
+      /minionize.snapshot.2 cannot be found/.test(error.message),
+  );
+  assertEquals(await files(dir), before);
+  setTimeout(() => Deno.renameSync(`${dir}/hidden`, snapshot), 500);
+  const late = await SweepStore.open(dir, { snapshotWaitMs: 10_000 });
+  assertEquals(late.state.status, [DONE, TODO]);
+  late.close();
+});
