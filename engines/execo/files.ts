@@ -13,15 +13,15 @@ export const JOURNAL = "minionize.journal";
 export const SNAPSHOT_PREFIX = "minionize.snapshot.";
 
 /** What follows the generation in a journal header: format and version. */
-export const HEADER_BODY = JSON.stringify({
+export const HEADER_BODY: string = JSON.stringify({
   format: "minionize-sweep",
   version: 1,
 });
 /** The journal header of `generation`: always the same length. */
-export const headerRecord = (generation: number) =>
+export const headerRecord = (generation: number): Uint8Array =>
   encodeRecord("h", String(generation).padStart(12, "0"), HEADER_BODY);
 /** Bytes in a journal header. */
-export const HEADER_LENGTH = headerRecord(0).length;
+export const HEADER_LENGTH: number = headerRecord(0).length;
 
 /** Why a directory cannot be used as a sweep. */
 export type SweepProblem =
@@ -37,8 +37,11 @@ export class SweepError extends Error {
   readonly problem: SweepProblem;
 
   /**
+   * Makes the error.
+   *
    * @param problem what is wrong
    * @param message what failed and what to do
+   * @param options the underlying error, if any
    */
   constructor(problem: SweepProblem, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -48,7 +51,7 @@ export class SweepError extends Error {
 }
 
 /** `dir/name`. */
-export const path = (dir: string, name: string) => `${dir}/${name}`;
+export const path = (dir: string, name: string): string => `${dir}/${name}`;
 
 /** A read buffer kept between calls: most reads find a few records. */
 let readBuffer = new Uint8Array(64 * 1024);

@@ -63,7 +63,11 @@ const NEWLINE = 0x0a;
 const SPACE = 0x20;
 
 /** Encodes one record as its line, newline included. */
-export function encodeRecord(type: string, id: number | string, body: string) {
+export function encodeRecord(
+  type: string,
+  id: number | string,
+  body: string,
+): Uint8Array {
   const payload = encoder.encode(`${type} ${id} ${body}`);
   const line = new Uint8Array(payload.length + 10);
   const crc = crc32(payload).toString(16).padStart(8, "0");

@@ -25,7 +25,9 @@ export const STATUS_NAMES = ["todo", "in-progress", "done", "failed"] as const;
 export interface Claim {
   /** Token of the claim: the holder's random id and a counter. */
   owner: string;
+  /** The holder's host name. */
   host: string;
+  /** The holder's process id. */
   pid: number;
   /** When the lease runs out, in ms since the epoch. */
   expires: number;
@@ -35,6 +37,7 @@ export interface Claim {
 
 /** Why a param failed. */
 export interface Failure {
+  /** What the minion said. */
   reason: string;
   /** When, in ms since the epoch. */
   time: number;
@@ -46,11 +49,15 @@ export interface ParamState {
   st: number;
   /** Attempts finished or abandoned before the current one. */
   a: number;
-  /** Claim token, host, pid, expiry and time claimed, when claimed. */
+  /** Claim token, when claimed. */
   o?: string;
+  /** Holder's host, when claimed. */
   h?: string;
+  /** Holder's pid, when claimed. */
   p?: number;
+  /** Lease end in ms since the epoch, when claimed. */
   x?: number;
+  /** When claimed, or when failed, in ms since the epoch. */
   w?: number;
   /** Failure reason, when failed (then `w` is when). */
   e?: string;
@@ -58,9 +65,13 @@ export interface ParamState {
 
 /** Counts by status. */
 export interface Counts {
+  /** Params still to do. */
   todo: number;
+  /** Params claimed (in progress), expired leases included. */
   claimed: number;
+  /** Params done. */
   done: number;
+  /** Params failed for good. */
   failed: number;
 }
 
@@ -75,7 +86,11 @@ interface OwnerBody {
 
 /** Thrown when a record cannot belong to a sane sweep. */
 export class StateError extends Error {
-  /** @param message what is inconsistent */
+  /**
+   * Makes the error.
+   *
+   * @param message what is inconsistent
+   */
   constructor(message: string) {
     super(message);
     this.name = "StateError";

@@ -98,7 +98,7 @@ export class SweepStore {
    * How long a snapshot named by the journal may take to show up before the
    * sweep is declared damaged, in ms (NFS directory caches lag).
    */
-  snapshotWaitMs = SNAPSHOT_WAIT_MS;
+  snapshotWaitMs: number = SNAPSHOT_WAIT_MS;
   #file: Deno.FsFile;
   #state = new SweepState();
   #generation = -1;
