@@ -241,8 +241,17 @@ export class SweepStore {
       }
       if (length > 0) {
         const bytes = chunks.length === 1 ? chunks[0]! : concat(chunks, length);
+        // Appends go at the end, which must be where this process stopped
+        // reading; anything else means the file was changed behind the lock.
+        const end = this.#file.seekSync(0, Deno.SeekMode.End);
+        if (end !== this.#offset) {
+          this.#generation = -1;
+          throw new SweepError(
+            "corrupt",
+            `${this.journalPath} is ${end} bytes long where ${this.#offset} were read: it was changed by something that does not take the lock; stop it, and check the sweep with 'minionize sweep status'`,
+          );
+        }
         try {
-          this.#file.seekSync(this.#offset, Deno.SeekMode.Start);
           writeAll(this.#file, bytes);
         } catch (error) {
           this.#generation = -1;

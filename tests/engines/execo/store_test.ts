@@ -176,3 +176,18 @@ Deno.test("sweep store waits for a snapshot that another node's rename has not s
   assertEquals(late.state.status, [DONE, TODO]);
   late.close();
 });
+
+Deno.test("sweep store refuses to append to a journal shortened behind its lock", async () => {
+  const dir = await sweepOf([1, 2]);
+  const store = await SweepStore.open(dir);
+  await markDone(store, [0]);
+  const size = (await Deno.stat(`${dir}/${JOURNAL}`)).size;
+  await Deno.truncate(`${dir}/${JOURNAL}`, size - 10);
+  await rejects(
+    markDone(store, [1]),
+    (error: unknown) =>
+      error instanceof SweepError && /changed by something/.test(error.message),
+  );
+  assertEquals((await Deno.stat(`${dir}/${JOURNAL}`)).size, size - 10);
+  store.close();
+});
