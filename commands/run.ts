@@ -82,6 +82,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "leave after waiting this long with nothing to take",
   },
   {
+    long: "--walltime",
+    value: "DURATION",
+    variable: "MINION_WALLTIME",
+    help:
+      "stop taking params when less time is left than they take (p95); seconds or [D-]HH:MM:SS, none to disable (default: the Slurm job's end time, else none)",
+  },
+  {
     long: "--dry-run",
     variable: "DRY",
     help: "print the command each param would run; consume nothing",

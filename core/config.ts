@@ -10,6 +10,7 @@
 import type { Env } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
 import { ENGINES, PLANNED_ENGINES, REPORTERS } from "./registry.ts";
+import { readWalltime } from "./walltime.ts";
 
 /** Everything the minion loop and the CLI need to know. */
 export interface Settings {
@@ -35,6 +36,11 @@ export interface Settings {
   idleExitMs: number | undefined;
   /** `MINION_GRACE`: time between TERM and KILL, in ms. @default {5000} */
   graceMs: number;
+  /**
+   * `MINION_WALLTIME`: how long the minion may run, in ms (`Infinity` for
+   * `none`); unset, a Slurm job's end time is used.
+   */
+  walltimeMs: number | undefined;
 }
 
 /** A variable's flag, for messages. */
@@ -50,6 +56,7 @@ export const FLAG_OF: Readonly<Record<string, string>> = {
   MINION_MAX_PARAMS: "--max-params",
   MINION_IDLE_EXIT: "--idle-exit",
   MINION_GRACE: "--grace",
+  MINION_WALLTIME: "--walltime",
 };
 
 function named(variable: string): string {
@@ -193,5 +200,6 @@ export function readSettings(env: Env): Settings {
     maxParams: readInteger(env, "MINION_MAX_PARAMS", 1),
     idleExitMs: readSeconds(env, "MINION_IDLE_EXIT"),
     graceMs: readSeconds(env, "MINION_GRACE") ?? 5000,
+    walltimeMs: readWalltime(env),
   };
 }

@@ -11,6 +11,7 @@ import { killAll } from "./children.ts";
 import type { Settings } from "./config.ts";
 import { type MinionSummary, newMinionId, runMinion } from "./minion.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
+import { walltimeDeadline } from "./walltime.ts";
 
 /** How {@linkcode launch} runs. */
 export interface LaunchOptions {
@@ -34,6 +35,7 @@ export async function launch(
   options: LaunchOptions = {},
 ): Promise<MinionSummary> {
   const minionId = newMinionId();
+  const deadline = await walltimeDeadline(settings.walltimeMs, env);
   const reporter = settings.dryRun
     ? undefined
     : await (await REPORTERS[settings.reporter]!()).open({ env, minionId });
@@ -76,6 +78,7 @@ export async function launch(
         ...(settings.idleExitMs === undefined
           ? {}
           : { idleExitMs: settings.idleExitMs }),
+        ...(deadline === undefined ? {} : { deadline }),
         dryRun: settings.dryRun,
         signal: stop.signal,
         minionId,

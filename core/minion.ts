@@ -20,6 +20,7 @@ import type {
 } from "./contracts.ts";
 import { TaskFailure, TaskStop } from "./errors.ts";
 import { paramText } from "./param.ts";
+import { walltimeGuard } from "./walltime.ts";
 
 /** How a minion runs. */
 export interface MinionOptions {
@@ -39,6 +40,14 @@ export interface MinionOptions {
   maxParams?: number;
   /** Leave after waiting this long for a param, in ms. @default {wait forever} */
   idleExitMs?: number;
+  /**
+   * When the scheduler will kill this minion, in ms since the epoch: it
+   * stops taking params once the time left is below the 95th percentile of
+   * its runs. @default {no deadline}
+   */
+  deadline?: number;
+  /** The clock `deadline` is read on, in ms since the epoch. @default {Date.now} */
+  now?: () => number;
   /** Print what would run, settle nothing. @default {false} */
   dryRun?: boolean;
   /**
@@ -101,6 +110,8 @@ function message(error: unknown): string {
 }
 
 interface RunResult {
+  /** How long the run took on the minion's clock, in ms. */
+  elapsed: number;
   error: unknown;
   stop: TaskStop | undefined;
   timings: PhaseTimings;
@@ -178,6 +189,11 @@ export async function runMinion(
   if (options.signal?.aborted) onSignal();
   options.signal?.addEventListener("abort", onSignal, { once: true });
 
+  const now = options.now ?? Date.now;
+  const walltime = options.deadline === undefined
+    ? undefined
+    : walltimeGuard(options.deadline, now);
+
   const counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
   let claimed = 0;
   let seq = 0;
@@ -225,6 +241,12 @@ export async function runMinion(
       if (taking.signal.aborted) return undefined;
       if (options.maxParams !== undefined && claimed >= options.maxParams) {
         stopTaking("max-params");
+        return undefined;
+      }
+      const late = walltime?.tooLate();
+      if (late !== undefined) {
+        warn(`taking no more params: ${late}`);
+        stopTaking("walltime");
         return undefined;
       }
       const idle = options.idleExitMs === undefined
@@ -294,6 +316,7 @@ export async function runMinion(
       teardown: 0,
     };
     let error: unknown;
+    const began = now();
     let mark = performance.now();
     const lap = () => {
       const now = performance.now();
@@ -329,7 +352,7 @@ export async function runMinion(
     const stop = task.signal.aborted
       ? task.signal.reason as TaskStop
       : undefined;
-    return { error, stop, timings };
+    return { elapsed: now() - began, error, stop, timings };
   };
 
   // A scheduler often signals every process of a job at once (Slurm's
@@ -398,7 +421,7 @@ export async function runMinion(
         return;
       }
       await emit("param.started", { seq: mySeq, param, attempt });
-      const { error, stop, timings } = await runOnce(
+      const { elapsed, error, stop, timings } = await runOnce(
         param,
         attempt,
         mySeq,
@@ -416,6 +439,7 @@ export async function runMinion(
         await finished(mySeq, param, attempt, "requeued", timings);
         return;
       }
+      walltime?.record(elapsed);
       const failed = stop ?? error;
       if (failed === undefined) {
         await settle("acknowledge", param, () => delivery.ack());

@@ -16,6 +16,7 @@ Deno.test("settings default to the original's values", () => {
     maxParams: undefined,
     idleExitMs: undefined,
     graceMs: 5000,
+    walltimeMs: undefined,
   });
 });
 
