@@ -434,13 +434,17 @@ export async function runMinion(
       }
       timings.next = next;
       next = 0;
-      if (stop?.reason === "shutdown") {
+      // A run that succeeded although the minion was stopping (the program
+      // finished before the signal reached it) is done: giving it back
+      // would only have it run twice.
+      const stopping = stop?.reason === "shutdown";
+      if (stopping && error !== undefined) {
         await settle("give back", param, () => delivery.release());
         await finished(mySeq, param, attempt, "requeued", timings);
         return;
       }
       walltime?.record(elapsed);
-      const failed = stop ?? error;
+      const failed = stopping ? undefined : stop ?? error;
       if (failed === undefined) {
         await settle("acknowledge", param, () => delivery.ack());
         await finished(mySeq, param, attempt, "done", timings);

@@ -170,6 +170,30 @@ Deno.test("an abort gives running params back without counting, and says the sig
   assertEquals(stopped?.type === "minion.stopped" && stopped.reason, "signal");
 });
 
+Deno.test("a run that succeeds while the minion stops is acked, not given back", async () => {
+  const engine = fakeEngine([1, 2, 3]);
+  const controller = new AbortController();
+  const summary = await runMinion({
+    engine,
+    signal: controller.signal,
+    callback: {
+      // finishes its work anyway, as a program the signal reached too late
+      process: (_p, context) =>
+        new Promise<void>((resolve) => {
+          context.signal.addEventListener("abort", () => resolve());
+          setTimeout(() => controller.abort("SIGTERM"), 10);
+        }),
+    },
+    ...quiet,
+  });
+  assertEquals(engine.settled, [["ack", 1]]);
+  assertEquals([summary.done, summary.requeued, summary.reason], [
+    1,
+    0,
+    "signal",
+  ]);
+});
+
 Deno.test("a run past the timeout is stopped and counts as a failure", async () => {
   const engine = fakeEngine(["slow"]);
   let signalled = false;

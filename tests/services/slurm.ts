@@ -47,8 +47,15 @@ export interface RunningSlurm extends RunningService {
   env: Record<string, string>;
   /** The directory holding its configuration, spool and logs. */
   dir: string;
-  /** Runs a Slurm command (`sbatch`, `squeue`, `scancel`, ...) against it. */
-  run(command: string, args: string[]): Promise<SlurmResult>;
+  /**
+   * Runs a Slurm command (`sbatch`, `squeue`, `scancel`, ...) against it,
+   * with `env` over this process's environment (sbatch hands it to jobs).
+   */
+  run(
+    command: string,
+    args: string[],
+    env?: Record<string, string>,
+  ): Promise<SlurmResult>;
 }
 
 function shortHostname(): string {
@@ -115,10 +122,14 @@ export async function startSlurm(
   await Deno.writeTextFile(conf, slurmConf(dir, options.cpus ?? 8, socket));
   const env = { SLURM_CONF: conf };
 
-  const run = async (command: string, args: string[]) => {
+  const run = async (
+    command: string,
+    args: string[],
+    extra: Record<string, string> = {},
+  ) => {
     const output = await new Deno.Command(command, {
       args,
-      env,
+      env: { ...extra, ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
