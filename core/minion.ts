@@ -189,10 +189,17 @@ export async function runMinion(
   if (options.signal?.aborted) onSignal();
   options.signal?.addEventListener("abort", onSignal, { once: true });
 
-  const now = options.now ?? Date.now;
+  const clock = options.now ?? Date.now;
   const walltime = options.deadline === undefined
     ? undefined
-    : walltimeGuard(options.deadline, now);
+    : walltimeGuard(options.deadline, clock);
+  const outOfTime = () => {
+    const late = walltime?.tooLate();
+    if (late === undefined) return false;
+    warn(`taking no more params: ${late}`);
+    stopTaking("walltime");
+    return true;
+  };
 
   const counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
   let claimed = 0;
@@ -243,12 +250,7 @@ export async function runMinion(
         stopTaking("max-params");
         return undefined;
       }
-      const late = walltime?.tooLate();
-      if (late !== undefined) {
-        warn(`taking no more params: ${late}`);
-        stopTaking("walltime");
-        return undefined;
-      }
+      if (outOfTime()) return undefined;
       const idle = options.idleExitMs === undefined
         ? undefined
         : AbortSignal.timeout(options.idleExitMs);
@@ -265,7 +267,8 @@ export async function runMinion(
         stopTaking(idle?.aborted ? "idle" : "drained");
         return undefined;
       }
-      if (shutdown.signal.aborted) {
+      // The wait for a param may have been long: look at the time again.
+      if (shutdown.signal.aborted || outOfTime()) {
         await settle("give back", delivery.param, () => delivery.release());
         return undefined;
       }
@@ -316,7 +319,7 @@ export async function runMinion(
       teardown: 0,
     };
     let error: unknown;
-    const began = now();
+    const began = clock();
     let mark = performance.now();
     const lap = () => {
       const now = performance.now();
@@ -352,7 +355,7 @@ export async function runMinion(
     const stop = task.signal.aborted
       ? task.signal.reason as TaskStop
       : undefined;
-    return { elapsed: now() - began, error, stop, timings };
+    return { elapsed: clock() - began, error, stop, timings };
   };
 
   // A scheduler often signals every process of a job at once (Slurm's

@@ -66,6 +66,8 @@ async function _runCommand(
       stdin: "null",
       stdout: "piped",
       stderr: "null",
+      // An unreachable controller must not hold the minion's start for long.
+      signal: AbortSignal.timeout(15_000),
     }).output();
     return output.success ? new TextDecoder().decode(output.stdout) : undefined;
   } catch {

@@ -142,3 +142,24 @@ Deno.test("the deadline is --walltime after the start, else the Slurm job's end 
     undefined,
   );
 });
+
+Deno.test("a param that arrives after a long wait past the point of no time is given back", async () => {
+  let clock = 0;
+  const engine = fakeEngine([1, 2, 3]);
+  const next = engine.next.bind(engine);
+  engine.next = async (signal) => {
+    const delivery = await next(signal);
+    if (delivery?.param === 2) clock += 20_000; // waited for it
+    return delivery;
+  };
+  const summary = await runMinion({
+    engine,
+    callback: { process: () => void (clock += 5_000) },
+    deadline: 22_000,
+    now: () => clock,
+    warn: () => {},
+    print: () => {},
+  });
+  assertEquals(engine.settled, [["ack", 1], ["release", 2]]);
+  assertEquals([summary.done, summary.reason], [1, "walltime"]);
+});
