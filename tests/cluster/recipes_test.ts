@@ -32,6 +32,7 @@ Deno.test("the Kubernetes recipe is a Job of minions in the image's entrypoint",
   const [container] = pod.containers;
   assertEquals(container.command, undefined, "minionize stays the entrypoint");
   assert(Array.isArray(container.args) && container.args.length > 0);
+  assert(container.args.includes("--idle-exit"), "pods leave an idle queue");
   assert(
     container.env.some((e: { name: string }) => e.name === "MINION_ENGINE"),
   );
