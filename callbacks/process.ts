@@ -14,7 +14,7 @@
 import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
 import { terminateTree, track, untrack } from "../core/children.ts";
 import { TaskFailure } from "../core/errors.ts";
-import { canonicalJson, paramText } from "../core/param.ts";
+import { appendJoblog, outputDir } from "../core/results.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
 
 /** How a {@linkcode ProcessCallback} runs programs. */
@@ -29,36 +29,6 @@ export interface ProcessCallbackOptions {
   resultsDir?: string;
   /** Time between SIGTERM and SIGKILL when a run must stop, in ms. @default {5000} */
   graceMs?: number;
-}
-
-const encoder = new TextEncoder();
-
-async function outputDir(param: JsonValue): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-1",
-    encoder.encode(canonicalJson(param)),
-  );
-  const hash = Array.from(
-    new Uint8Array(digest).slice(0, 4),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const slug = paramText(param).replace(/[^A-Za-z0-9._=-]+/g, "_").slice(0, 60);
-  return `${slug || "param"}-${hash}`;
-}
-
-const JOBLOG_HEADER =
-  "seq\tminion\thost\tstart\truntime\tattempt\texitcode\tsignal\toutput\tcommand\n";
-
-async function appendJoblog(resultsDir: string, row: string): Promise<void> {
-  const path = `${resultsDir}/joblog.tsv`;
-  try {
-    // Whoever creates the log writes the header; `createNew` makes that race-free.
-    await Deno.writeTextFile(path, JOBLOG_HEADER, { createNew: true });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-  }
-  // One append per row, so that rows of concurrent runs do not interleave.
-  await Deno.writeTextFile(path, row, { append: true });
 }
 
 /**
@@ -189,20 +159,15 @@ export class ProcessCallback implements Callback {
       untrack(child.pid);
     }
     if (results !== undefined) {
-      const runtime = ((Date.now() - started.getTime()) / 1000).toFixed(3);
-      const row = [
-        context.seq,
-        context.minionId,
-        Deno.hostname(),
-        started.toISOString(),
-        runtime,
-        context.attempt,
-        status.code,
-        status.signal ?? "",
-        dir,
-        formatArgv(argv).replace(/[\t\n]/g, " "),
-      ].join("\t");
-      await appendJoblog(results, `${row}\n`);
+      await appendJoblog(results, {
+        seq: context.seq,
+        minionId: context.minionId,
+        started,
+        attempt: context.attempt,
+        status,
+        output: dir!,
+        argv,
+      });
     }
     if (status.success) return;
     if (status.signal) {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { quote } from "shlex";
 import { ConfigError } from "./errors.ts";
 
 /** One option. */
@@ -22,6 +23,12 @@ export interface OptionSpec {
   value?: string;
   /** One line of help. */
   help: string;
+  /**
+   * May be given more than once: the values are collected into the variable
+   * as one list of words, each quoted by shell rules, so that a reader that
+   * splits the variable by shell rules gets each value back whole.
+   */
+  repeatable?: boolean;
 }
 
 /** What a command line says. */
@@ -83,7 +90,12 @@ export function parseArgs(
     } else if (inline !== undefined) {
       throw new ConfigError(spec.long, `option '${spec.long}' takes no value`);
     }
-    if (spec.variable) variables[spec.variable] = value;
+    if (spec.variable && spec.repeatable) {
+      const before = variables[spec.variable];
+      variables[spec.variable] = before === undefined
+        ? quote(value)
+        : `${before} ${quote(value)}`;
+    } else if (spec.variable) variables[spec.variable] = value;
     else flags.set(spec.long, value);
     index++;
   }

@@ -8,10 +8,15 @@
  * its whole process tree, read from `/proc` only when a stop is needed.
  * Where `/proc` is missing (macOS), only the program itself is signalled.
  *
+ * Some things a child starts live outside its process tree (a container
+ * belongs to its runtime's daemon or monitor): their callbacks register a
+ * cleanup that runs when the minion is killed at once.
+ *
  * @module
  */
 
 const running = new Set<number>();
+const cleanups = new Set<() => void>();
 
 /** Records a running child. */
 export function track(pid: number): void {
@@ -96,9 +101,30 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Sends SIGKILL at once to every running child and its descendants. */
+/**
+ * Registers `cleanup` to run when the minion is killed at once (a second
+ * signal). It must be synchronous: the minion exits right after. Returns
+ * the function that unregisters it, to call once the cleanup is moot.
+ */
+export function trackCleanup(cleanup: () => void): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/**
+ * Sends SIGKILL at once to every running child and its descendants, then
+ * runs every registered cleanup; a failing cleanup does not stop the others.
+ */
 export function killAll(): void {
   for (const pid of running) {
     for (const member of processTree(pid)) send(member, "SIGKILL");
   }
+  for (const cleanup of cleanups) {
+    try {
+      cleanup();
+    } catch {
+      // The minion is dying: nothing better to do than try the next one.
+    }
+  }
+  cleanups.clear();
 }

@@ -57,6 +57,9 @@ export const FLAG_OF: Readonly<Record<string, string>> = {
   MINION_IDLE_EXIT: "--idle-exit",
   MINION_GRACE: "--grace",
   MINION_WALLTIME: "--walltime",
+  MINION_CONTAINER_IMAGE: "--container",
+  MINION_CONTAINER_RUNTIME: "--container-runtime",
+  MINION_CONTAINER_OPTS: "--container-opt",
 };
 
 function named(variable: string): string {

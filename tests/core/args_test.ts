@@ -2,6 +2,7 @@ import { assertEquals, assertThrows } from "../_assert.ts";
 import { parseArgs } from "../../core/args.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { RUN_OPTIONS } from "../../commands/run.ts";
+import { split } from "shlex";
 
 Deno.test("options stop at the program; its own options stay its own", () => {
   const parsed = parseArgs([
@@ -43,4 +44,20 @@ Deno.test("an unknown option or a missing value is a ConfigError", () => {
     ConfigError,
     /takes no value/,
   );
+});
+
+Deno.test("a repeatable option collects its values as shell words, each whole", () => {
+  const specs = [{
+    long: "--opt",
+    value: "V",
+    variable: "OPTS",
+    repeatable: true,
+    help: "",
+  }];
+  const { variables, rest } = parseArgs(
+    ["--opt=-v", "--opt", "/a b:/data", "--opt=it's", "prog"],
+    specs,
+  );
+  assertEquals(rest, ["prog"]);
+  assertEquals(split(variables.OPTS!), ["-v", "/a b:/data", "it's"]);
 });
