@@ -66,6 +66,16 @@ export {
   type ProcessCallbackOptions,
 } from "./callbacks/process.ts";
 export {
+  CONTAINER_RUNTIMES,
+  ContainerCallback,
+  type ContainerCallbackOptions,
+  type ContainerCommand,
+  type ContainerRuntime,
+  type ContainerTask,
+  MINION_LABEL,
+  readContainerOptions,
+} from "./callbacks/container.ts";
+export {
   FunctionCallback,
   minionize,
   type MinionizeOptions,

@@ -8,10 +8,12 @@
 // deno-lint-ignore-file no-console
 import { ProcessCallback } from "../callbacks/process.ts";
 import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
-import { readSettings } from "../core/config.ts";
+import { readSettings, type Settings } from "../core/config.ts";
+import type { Callback, Env } from "../core/contracts.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
 import { launch } from "../core/launch.ts";
+import { findExecutable } from "../core/path.ts";
 import { ENGINES, REPORTERS } from "../core/registry.ts";
 
 /** The options of the run command. */
@@ -54,6 +56,27 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: "--shell",
     variable: "MINION_SHELL",
     help: "run the command through sh -c, params quoted",
+  },
+  {
+    long: "--container",
+    value: "IMAGE",
+    variable: "MINION_CONTAINER_IMAGE",
+    help: "run PROGRAM (optional) in a new container of IMAGE per param",
+  },
+  {
+    long: "--container-runtime",
+    value: "NAME",
+    variable: "MINION_CONTAINER_RUNTIME",
+    help:
+      "podman, docker, apptainer or singularity (default: the first on PATH)",
+  },
+  {
+    long: "--container-opt",
+    value: "OPTION",
+    variable: "MINION_CONTAINER_OPTS",
+    repeatable: true,
+    help:
+      "one word for the runtime's run command; repeatable: --container-opt=-v --container-opt=/d:/d",
   },
   {
     long: "--results",
@@ -101,6 +124,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
 /** The help text of the run command. */
 export function runHelp(): string {
   return `Usage: minionize [OPTIONS] [--] PROGRAM [ARGS...]
+       minionize [OPTIONS] --container IMAGE [--] [PROGRAM [ARGS...]]
        minionize COMMAND ...   (status, sweep; see minionize COMMAND --help)
 
 Takes params from a queue and runs PROGRAM once per param. The param is
@@ -115,24 +139,72 @@ Exit status: 0 when every param run succeeded, 1 when one failed, 2 on bad
 settings, 130/143 after SIGINT/SIGTERM (in-flight params are given back).`;
 }
 
-/** Whether `program` can be run: a path to an executable file, or on PATH. */
-async function findProgram(
-  program: string,
-  path: string | undefined,
-): Promise<boolean> {
-  const executable = async (candidate: string) => {
-    try {
-      const info = await Deno.stat(candidate);
-      return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  if (program.includes("/")) return await executable(program);
-  for (const dir of (path ?? "").split(":")) {
-    if (await executable(`${dir || "."}/${program}`)) return true;
+/** Creates the results directory, when one is asked for. */
+async function prepareResults(settings: Settings): Promise<void> {
+  if (settings.results === undefined) return;
+  try {
+    await Deno.mkdir(settings.results, { recursive: true });
+  } catch (error) {
+    throw new ConfigError(
+      "MINION_RESULTS",
+      `Cannot use MINION_RESULTS (--results) '${settings.results}': ${
+        (error as Error).message
+      }; give a writable directory`,
+      { cause: error },
+    );
   }
-  return false;
+}
+
+/** The process callback the settings ask for, its program checked. */
+async function processCallback(
+  command: readonly string[],
+  settings: Settings,
+  env: Env,
+): Promise<Callback> {
+  const [program] = command;
+  if (program === undefined) {
+    throw new ConfigError(
+      "PROGRAM",
+      "no program to run: give one after the options, e.g. 'minionize echo hello' (see minionize --help)",
+    );
+  }
+  if (
+    !settings.shell && !/[{}]/.test(program) &&
+    (await findExecutable(program, env.PATH)) === undefined
+  ) {
+    throw new ConfigError(
+      "PROGRAM",
+      `Cannot run '${program}': no such program${
+        program.includes("/") ? " (or it is not executable)" : " on PATH"
+      }; check the name, or give its path`,
+    );
+  }
+  await prepareResults(settings);
+  return new ProcessCallback(command, {
+    shell: settings.shell,
+    graceMs: settings.graceMs,
+    ...(settings.results === undefined ? {} : { resultsDir: settings.results }),
+  });
+}
+
+/** The container callback the settings ask for, its runtime found. */
+async function containerCallback(
+  image: string,
+  command: readonly string[],
+  settings: Settings,
+  env: Env,
+): Promise<Callback> {
+  const { ContainerCallback, readContainerOptions } = await import(
+    "../callbacks/container.ts"
+  );
+  const options = await readContainerOptions(env);
+  await prepareResults(settings);
+  return new ContainerCallback(image, command, {
+    ...options,
+    shell: settings.shell,
+    graceMs: settings.graceMs,
+    ...(settings.results === undefined ? {} : { resultsDir: settings.results }),
+  });
 }
 
 /**
@@ -148,44 +220,12 @@ export async function run(args: readonly string[]): Promise<number> {
   }
   const env = { ...(await loadEnv()), ...variables };
   const settings = readSettings(env);
-  const [program] = rest;
-  if (program === undefined) {
-    throw new ConfigError(
-      "PROGRAM",
-      "no program to run: give one after the options, e.g. 'minionize echo hello' (see minionize --help)",
-    );
-  }
-  if (
-    !settings.shell && !/[{}]/.test(program) &&
-    !(await findProgram(program, env.PATH))
-  ) {
-    throw new ConfigError(
-      "PROGRAM",
-      `Cannot run '${program}': no such program${
-        program.includes("/") ? " (or it is not executable)" : " on PATH"
-      }; check the name, or give its path`,
-    );
-  }
-  if (settings.results !== undefined) {
-    try {
-      await Deno.mkdir(settings.results, { recursive: true });
-    } catch (error) {
-      throw new ConfigError(
-        "MINION_RESULTS",
-        `Cannot use MINION_RESULTS (--results) '${settings.results}': ${
-          (error as Error).message
-        }; give a writable directory`,
-        { cause: error },
-      );
-    }
-  }
-  const callback = new ProcessCallback(rest, {
-    shell: settings.shell,
-    graceMs: settings.graceMs,
-    ...(settings.results === undefined ? {} : { resultsDir: settings.results }),
-  });
+  const image = env.MINION_CONTAINER_IMAGE?.trim();
+  const callback = image
+    ? await containerCallback(image, rest, settings, env)
+    : await processCallback(rest, settings, env);
   const summary = await launch(callback, settings, env, {
-    callbackName: "process",
+    callbackName: image ? "container" : "process",
   });
   return summary.exitCode;
 }

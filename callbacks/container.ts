@@ -1,0 +1,499 @@
+/**
+ * Callback `container`: runs one container per param through the runtime's
+ * command line (podman, docker, apptainer or singularity), so that a minion
+ * never needs a daemon's API and works wherever the runtime's CLI does.
+ *
+ * The container contract matches the process callback's: the in-container
+ * argv is built by `core/template.ts` (param appended, or put in place of
+ * `{}` / `{name}` / `{0}`, never through a shell unless asked for);
+ * `MINION_PARAM` (JSON), `MINION_ID` and `MINION_ATTEMPT` are in the
+ * container's environment; its exit code is the outcome.
+ *
+ * No container outlives its run: podman and docker containers are named
+ * from the minion, the param's sequence number and a hash of the param,
+ * started with `--rm`, and on a timeout or a shutdown stopped (`stop -t
+ * GRACE`) then removed (`rm -f`) by name; a second signal removes them at
+ * once. Apptainer has no container to remove: its process tree is
+ * signalled, as for a process.
+ *
+ * @module
+ */
+
+import { split } from "shlex";
+import type {
+  Callback,
+  Env,
+  JsonValue,
+  TaskContext,
+} from "../core/contracts.ts";
+import {
+  terminateTree,
+  track,
+  trackCleanup,
+  untrack,
+} from "../core/children.ts";
+import { readChoice } from "../core/config.ts";
+import { ConfigError, TaskFailure } from "../core/errors.ts";
+import { findExecutable } from "../core/path.ts";
+import { appendJoblog, outputDir } from "../core/results.ts";
+import { canonicalJson } from "../core/param.ts";
+import { buildArgv, formatArgv } from "../core/template.ts";
+
+/** The container runtimes a {@linkcode ContainerCallback} can drive. */
+export const CONTAINER_RUNTIMES = [
+  "podman",
+  "docker",
+  "apptainer",
+  "singularity",
+] as const;
+
+/** One of {@linkcode CONTAINER_RUNTIMES}. */
+export type ContainerRuntime = typeof CONTAINER_RUNTIMES[number];
+
+/** How a {@linkcode ContainerCallback} runs containers. */
+export interface ContainerCallbackOptions {
+  /** Which command-line dialect to speak. @default {"podman"} */
+  runtime?: ContainerRuntime;
+  /** The runtime's executable, a name on PATH or a path. @default {the runtime's name} */
+  runtimeCommand?: string;
+  /**
+   * Global options of the runtime, put before its subcommand in every call
+   * (`run`, `stop`, `rm`), e.g. `["--runtime", "/usr/sbin/runc"]`.
+   * @default {[]}
+   */
+  runtimeOptions?: readonly string[];
+  /**
+   * Options of `run` (`exec` for apptainer), put before the image, e.g.
+   * `["-v", "/data:/data", "--network", "none"]`.
+   * @default {[]}
+   */
+  runOptions?: readonly string[];
+  /** Run the command through `sh -c` inside the container, params quoted. @default {false} */
+  shell?: boolean;
+  /** Time between SIGTERM and SIGKILL when a run must stop, in ms. @default {5000} */
+  graceMs?: number;
+  /**
+   * Keep each param's standard output and error in files under this
+   * directory, and a job log (`joblog.tsv`), instead of passing them through.
+   * @default {undefined}
+   */
+  resultsDir?: string;
+}
+
+/** A runtime invocation: what {@linkcode ContainerCallback.runCommand} returns. */
+export interface ContainerCommand {
+  /** The runtime's executable. */
+  program: string;
+  /** Its arguments: global options, subcommand, options, image, argv. */
+  args: string[];
+  /** Variables added to the runtime's own environment (apptainer only). */
+  env: Record<string, string>;
+  /** The container's name (podman and docker only). */
+  name?: string;
+}
+
+/** The task fields a container's name and environment come from. */
+export type ContainerTask = Pick<TaskContext, "minionId" | "attempt" | "seq">;
+
+/** The label every container started by a minion carries, set to the minion's id. */
+export const MINION_LABEL = "minionize.minion";
+
+const encoder = new TextEncoder();
+
+// FNV-1a, 32 bits: a name needs a short stable hash, not a secure one, and
+// a synchronous one lets `describe` show the real name.
+function shortHash(text: string): string {
+  let hash = 0x811c9dc5;
+  for (const byte of encoder.encode(text)) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
+}
+
+// Runtimes accept [a-zA-Z0-9][a-zA-Z0-9_.-]* as a container name.
+function sanitize(text: string): string {
+  return text.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80);
+}
+
+/**
+ * Runs a container per param. Subclass it and override {@linkcode toArgs} to
+ * build the in-container command line yourself.
+ *
+ * @example The runtime command a param gives
+ * ```ts
+ * import { ContainerCallback } from "../mod.ts";
+ *
+ * const callback = new ContainerCallback("alpine", ["echo", "hello"], {
+ *   runOptions: ["--network", "none"],
+ * });
+ * const { args } = callback.runCommand("x y", {
+ *   minionId: "node1-42-ab12", seq: 1, attempt: 1,
+ * });
+ * console.log(args.slice(-5)); // ["alpine", "echo", "hello", "x", "y"]
+ * ```
+ *
+ * @example Build the in-container command from an object param
+ * ```ts
+ * import { ContainerCallback, type JsonValue } from "../mod.ts";
+ *
+ * class Sim extends ContainerCallback {
+ *   override toArgs(param: JsonValue): string[] {
+ *     const p = param as { size: number };
+ *     return ["/opt/sim", "--size", String(p.size)];
+ *   }
+ * }
+ * console.log(new Sim("sim:1.0", []).toArgs({ size: 8 }));
+ * ```
+ */
+export class ContainerCallback implements Callback {
+  /** The image to run, as the runtime names it. */
+  readonly image: string;
+  /** The in-container command and its arguments, before the param is added. */
+  readonly command: readonly string[];
+  /** The runtime's command-line dialect. */
+  readonly runtime: ContainerRuntime;
+  #program: string;
+  #globals: readonly string[];
+  #runOptions: readonly string[];
+  #shell: boolean;
+  #graceMs: number;
+  #resultsDir: string | undefined;
+
+  /**
+   * A callback running `command` in a new container of `image` per param.
+   *
+   * @param image the image, e.g. `docker.io/library/alpine:3` or `sim.sif`
+   * @param command the in-container program and arguments, with placeholders
+   *   if any; empty to append the param to the image's own command
+   * @param options runtime, its options, shell and kill grace
+   */
+  constructor(
+    image: string,
+    command: readonly string[],
+    options: ContainerCallbackOptions = {},
+  ) {
+    this.image = image;
+    this.command = command;
+    this.runtime = options.runtime ?? "podman";
+    this.#program = options.runtimeCommand ?? this.runtime;
+    this.#globals = options.runtimeOptions ?? [];
+    this.#runOptions = options.runOptions ?? [];
+    this.#shell = options.shell ?? false;
+    this.#graceMs = options.graceMs ?? 5000;
+    this.#resultsDir = options.resultsDir;
+  }
+
+  /**
+   * The argv to run inside the container for `param`, after the image. An
+   * empty command appends the param's words, which replace the image's
+   * default command.
+   *
+   * @throws {TypeError} when a placeholder names a field the param lacks
+   */
+  toArgs(param: JsonValue): string[] {
+    return buildArgv(this.command, param, this.#shell);
+  }
+
+  /**
+   * The container's name for `param` in `task`: unique per minion, param
+   * and attempt, made of the characters every runtime accepts.
+   */
+  containerName(param: JsonValue, task: ContainerTask): string {
+    return `minion-${sanitize(task.minionId)}-${task.seq}-${task.attempt}-${
+      shortHash(canonicalJson(param))
+    }`;
+  }
+
+  /**
+   * The runtime invocation that runs `param`.
+   *
+   * @throws {TypeError} when a placeholder names a field the param lacks
+   */
+  runCommand(param: JsonValue, task: ContainerTask): ContainerCommand {
+    const variables: [string, string][] = [
+      ["MINION_PARAM", JSON.stringify(param)],
+      ["MINION_ID", task.minionId],
+      ["MINION_ATTEMPT", String(task.attempt)],
+    ];
+    const inside = this.toArgs(param);
+    if (this.runtime === "apptainer" || this.runtime === "singularity") {
+      // `--env` splits its value at commas, which JSON params hold: the
+      // runtime's documented prefix passes values whole, even with
+      // `--cleanenv`.
+      const prefix = this.runtime === "apptainer"
+        ? "APPTAINERENV_"
+        : "SINGULARITYENV_";
+      // Without a command, the param goes to the image's runscript, as it
+      // replaces an OCI image's default command with podman or docker.
+      const subcommand = this.command.length === 0 && !this.#shell
+        ? "run"
+        : "exec";
+      return {
+        program: this.#program,
+        args: [
+          ...this.#globals,
+          subcommand,
+          "--cleanenv",
+          ...this.#runOptions,
+          this.image,
+          ...inside,
+        ],
+        env: Object.fromEntries(
+          variables.map(([name, value]) => [`${prefix}${name}`, value]),
+        ),
+      };
+    }
+    const name = this.containerName(param, task);
+    return {
+      program: this.#program,
+      args: [
+        ...this.#globals,
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--label",
+        `${MINION_LABEL}=${task.minionId}`,
+        ...variables.flatMap(([key, value]) => ["-e", `${key}=${value}`]),
+        ...this.#runOptions,
+        this.image,
+        ...inside,
+      ],
+      env: {},
+      name,
+    };
+  }
+
+  /** The runtime command line for `param`, quoted so a shell would read it back. */
+  describe(param: JsonValue): string {
+    const { program, args, env } = this.runCommand(param, {
+      minionId: "dry-run",
+      seq: 0,
+      attempt: 1,
+    });
+    const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    return formatArgv([...assignments, program, ...args]);
+  }
+
+  // Runs a management command of the runtime (`stop`, `rm`); its failures
+  // are expected (the container may already be gone) and its output is
+  // noise next to the task's.
+  async #manage(args: string[], timeoutMs: number): Promise<void> {
+    try {
+      await new Deno.Command(this.#program, {
+        args: [...this.#globals, ...args],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+        signal: AbortSignal.timeout(timeoutMs),
+      }).output();
+    } catch {
+      // Timed out or could not start: the loop below tries again.
+    }
+  }
+
+  // `rm -f` of a running container: podman stops it first, waiting its
+  // stop timeout (10 s by default) unless told; docker kills it at once.
+  #remove(name: string, graceSeconds: number): string[] {
+    return this.runtime === "podman"
+      ? ["rm", "-f", "-t", String(graceSeconds), name]
+      : ["rm", "-f", name];
+  }
+
+  // Stops then removes `name` until the `run` client has exited: a stop
+  // that came while the client was still creating the container finds
+  // nothing, so removal is repeated until the client is gone. The client
+  // itself is killed if the runtime does not let it go.
+  async #stopContainer(
+    name: string,
+    pid: number,
+    exited: Promise<unknown>,
+  ): Promise<void> {
+    const graceSeconds = Math.max(0, Math.ceil(this.#graceMs / 1000));
+    const timeoutMs = this.#graceMs + 30_000;
+    let gone = false;
+    const done = exited.then(() => gone = true);
+    await this.#manage(["stop", "-t", String(graceSeconds), name], timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    while (!gone) {
+      await this.#manage(this.#remove(name, graceSeconds), timeoutMs);
+      if (Date.now() > deadline) terminateTree(pid, 0);
+      await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
+    }
+  }
+
+  /**
+   * Runs the container for `param` and resolves when it exits 0.
+   *
+   * Needs `--allow-run` (the runtime) and `--allow-env`.
+   *
+   * @throws {TaskFailure} when the container exits non-zero, is stopped or
+   *   cannot start
+   */
+  async process(param: JsonValue, context: TaskContext): Promise<void> {
+    context.signal.throwIfAborted();
+    const { program, args, env, name } = this.runCommand(param, context);
+    const results = this.#resultsDir;
+    const dir = results === undefined ? undefined : await outputDir(param);
+    if (results !== undefined) {
+      await Deno.mkdir(`${results}/${dir}`, { recursive: true });
+    }
+    const started = new Date();
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(program, {
+        args,
+        env,
+        stdin: "null",
+        stdout: results === undefined ? "inherit" : "piped",
+        stderr: results === undefined ? "inherit" : "piped",
+      }).spawn();
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotFound
+        ? "no such program; install the runtime or set MINION_CONTAINER_RUNTIME"
+        : (error as Error).message;
+      throw new TaskFailure(`Cannot run '${program}': ${why}`, {
+        cause: error,
+      });
+    }
+    track(child.pid);
+    // On a second signal the minion exits at once: remove the container
+    // synchronously, since nothing will be left to do it afterwards.
+    const forget = name === undefined ? () => {} : trackCleanup(() => {
+      new Deno.Command(program, {
+        args: [...this.#globals, ...this.#remove(name, 0)],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).outputSync();
+    });
+
+    let stopping: Promise<void> | undefined;
+    const exited = child.status;
+    const stop = () => {
+      if (name === undefined) {
+        terminateTree(child.pid, this.#graceMs);
+      } else {
+        stopping = this.#stopContainer(name, child.pid, exited);
+      }
+    };
+    context.signal.addEventListener("abort", stop, { once: true });
+    // It may have aborted while the outputs' folder was being made.
+    if (context.signal.aborted) stop();
+
+    const copies = results === undefined ? [] : [
+      child.stdout.pipeTo(
+        (await Deno.create(`${results}/${dir}/stdout`)).writable,
+      ),
+      child.stderr.pipeTo(
+        (await Deno.create(`${results}/${dir}/stderr`)).writable,
+      ),
+    ];
+    let status: Deno.CommandStatus;
+    try {
+      status = await exited;
+      await Promise.all(copies);
+      await stopping;
+      // With docker, `--rm` is the daemon's job and may lag the client.
+      if (stopping && name !== undefined) {
+        await this.#manage(this.#remove(name, 0), this.#graceMs + 30_000);
+      }
+    } finally {
+      context.signal.removeEventListener("abort", stop);
+      untrack(child.pid);
+      forget();
+    }
+    if (results !== undefined) {
+      await appendJoblog(results, {
+        seq: context.seq,
+        minionId: context.minionId,
+        started,
+        attempt: context.attempt,
+        status,
+        output: dir!,
+        argv: [program, ...args],
+      });
+    }
+    if (status.success) return;
+    const what = `container '${this.image}'${name ? ` (${name})` : ""}`;
+    if (status.signal) {
+      throw new TaskFailure(
+        `the ${this.runtime} client of ${what} was killed by ${status.signal}`,
+        {
+          signal: status.signal,
+          exitCode: status.code,
+        },
+      );
+    }
+    const hint = status.code === 125 && name !== undefined
+      ? ` (${this.runtime} could not run it: see its message above)`
+      : "";
+    throw new TaskFailure(`${what} exited with code ${status.code}${hint}`, {
+      exitCode: status.code,
+    });
+  }
+}
+
+function splitWords(env: Env, variable: string, flag: string): string[] {
+  const text = env[variable] ?? "";
+  try {
+    return split(text);
+  } catch (error) {
+    throw new ConfigError(
+      variable,
+      `Cannot split ${variable}${flag} '${text}' into words: ${
+        (error as Error).message
+      }; close the quote`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The container settings in `env`: `MINION_CONTAINER_RUNTIME` (default: the
+ * first of podman, docker, apptainer, singularity found on PATH),
+ * `MINION_CONTAINER_RUNTIME_OPTS` (global options) and
+ * `MINION_CONTAINER_OPTS` (options of `run`), both split by shell rules.
+ *
+ * Needs `--allow-read` to search PATH.
+ *
+ * @param env the variables, flags already written in
+ * @returns options for a {@linkcode ContainerCallback}, shell and grace aside
+ * @throws {ConfigError} when the runtime is unknown or not installed, or an
+ *   options variable has an unclosed quote
+ */
+export async function readContainerOptions(
+  env: Env,
+): Promise<ContainerCallbackOptions> {
+  const variable = "MINION_CONTAINER_RUNTIME";
+  const chosen = env[variable]?.trim()
+    ? readChoice(env, variable, CONTAINER_RUNTIMES, "podman")
+    : undefined;
+  let runtime: ContainerRuntime | undefined;
+  let runtimeCommand: string | undefined;
+  for (const candidate of chosen ? [chosen] : CONTAINER_RUNTIMES) {
+    runtimeCommand = await findExecutable(candidate, env.PATH);
+    if (runtimeCommand !== undefined) {
+      runtime = candidate;
+      break;
+    }
+  }
+  if (runtime === undefined || runtimeCommand === undefined) {
+    throw new ConfigError(
+      variable,
+      chosen
+        ? `Cannot run containers: ${variable} (--container-runtime) is '${chosen}', but '${chosen}' is not on PATH; install it, or choose another of ${
+          CONTAINER_RUNTIMES.join(", ")
+        }`
+        : `Cannot run containers: none of ${
+          CONTAINER_RUNTIMES.join(", ")
+        } is on PATH; install one, or add its directory to PATH (${variable} picks one)`,
+    );
+  }
+  return {
+    runtime,
+    runtimeCommand,
+    runtimeOptions: splitWords(env, "MINION_CONTAINER_RUNTIME_OPTS", ""),
+    runOptions: splitWords(env, "MINION_CONTAINER_OPTS", " (--container-opt)"),
+  };
+}
