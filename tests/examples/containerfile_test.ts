@@ -84,7 +84,7 @@ function runArgs(dir: string, env: Record<string, string>): string[] {
 }
 
 Deno.test({
-  name: "the entrypoint image is a minion that drains a mounted queue",
+  name: "the entrypoint image is a minion that drains a mounted file queue",
   ignore: !ok,
   async fn() {
     const image = await entrypointImage();
@@ -156,6 +156,84 @@ Deno.test({
       await podmanOk(["stop", "-t", "60", name]);
       const stopped = await run;
       assertEquals(stopped.code, 143, `podman run: ${stopped.stderr}`);
+    });
+  },
+});
+
+Deno.test({
+  name: "two entrypoint containers drain one execo sweep mounted into both",
+  ignore: !ok,
+  async fn() {
+    const image = await entrypointImage();
+    await withQueueDir(async (dir) => {
+      const params = Array.from({ length: 12 }, (_, i) => String(i + 1));
+      const create = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}cli.ts`,
+          "sweep",
+          "create",
+          "--dir",
+          `${dir}/sweep`,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = create.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(params.join("\n") + "\n"));
+      await writer.close();
+      const created = await create.output();
+      assertEquals(created.code, 0, new TextDecoder().decode(created.stderr));
+      await Deno.mkdir(`${dir}/out`);
+      const minion = (n: number) =>
+        podman([
+          ...runArgs(dir, {
+            MINION_ENGINE: "execo",
+            EXECO_PERSISTENCE_DIR: "/queue/sweep",
+          }),
+          image,
+          "sh",
+          "-c",
+          `echo "$MINION_PARAM" >> /queue/out/minion-${n}; sleep 0.2`,
+          "sh",
+        ]);
+      const results = await Promise.all([minion(1), minion(2)]);
+      for (const result of results) {
+        assertEquals(result.code, 0, `podman run: ${result.stderr}`);
+      }
+      const seen: string[] = [];
+      for (const entry of Deno.readDirSync(`${dir}/out`)) {
+        seen.push(
+          ...(await Deno.readTextFile(`${dir}/out/${entry.name}`)).trim()
+            .split("\n"),
+        );
+      }
+      assertEquals(
+        seen.map(Number).sort((a, b) => a - b),
+        params.map(Number),
+        "every param ran exactly once",
+      );
+      const done = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}cli.ts`,
+          "sweep",
+          "list",
+          "--done",
+          "--dir",
+          `${dir}/sweep`,
+        ],
+        stdout: "piped",
+      }).output();
+      assertEquals(
+        new TextDecoder().decode(done.stdout).trim().split("\n").map(Number)
+          .sort((a, b) => a - b),
+        params.map(Number),
+        "the sweep records every param done",
+      );
     });
   },
 });
