@@ -9,7 +9,9 @@ import {
   podman,
   podmanAvailable,
   podmanOk,
+  pruneTestImages,
   RUN_OPTS,
+  TEST_IMAGE_LABEL,
 } from "../services/podman.ts";
 
 const ok = podmanAvailable();
@@ -40,10 +42,13 @@ function entrypointImage(): Promise<string> {
         `${ROOT}examples/Containerfile`,
         "--build-arg",
         `BASE=${base}`,
+        "--label",
+        TEST_IMAGE_LABEL,
         "-t",
         IMAGE,
         context,
       ]);
+      await pruneTestImages();
       return IMAGE;
     } finally {
       await Deno.remove(context, { recursive: true });

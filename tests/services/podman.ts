@@ -76,6 +76,23 @@ export async function containersLabelled(label: string): Promise<string[]> {
   return out.split("\n").filter((line) => line.trim() !== "");
 }
 
+/** The label of every image the tests build, so old builds can be pruned. */
+export const TEST_IMAGE_LABEL = "minionize.test-image=1";
+
+/**
+ * Removes the test images that a newer build left untagged, so that test
+ * runs do not pile images up.
+ */
+export async function pruneTestImages(): Promise<void> {
+  await podman([
+    "image",
+    "prune",
+    "--force",
+    "--filter",
+    `label=${TEST_IMAGE_LABEL}`,
+  ]);
+}
+
 const BUSYBOX_LINKS = ["sh", "echo", "sleep", "env", "cat", "true", "false"];
 
 async function copyFile(from: string, to: string): Promise<void> {
@@ -117,10 +134,18 @@ async function importRootfs(
     }).output();
     if (!made.success) throw new Error(`tar failed for ${root}`);
     try {
-      await podmanOk(["import", "--quiet", tar, name]);
+      await podmanOk([
+        "import",
+        "--quiet",
+        "--change",
+        `LABEL ${TEST_IMAGE_LABEL}`,
+        tar,
+        name,
+      ]);
     } finally {
       await Deno.remove(tar);
     }
+    await pruneTestImages();
     return name;
   } finally {
     await Deno.remove(root, { recursive: true });
