@@ -12,6 +12,7 @@ import type { EnginePlugin, ReporterPlugin } from "./contracts.ts";
 export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
   execo: async () => (await import("../engines/execo/mod.ts")).execoEngine,
   file: async () => (await import("../engines/file.ts")).fileEngine,
+  google: async () => (await import("../engines/google.ts")).googleEngine,
 };
 
 /** Reporters by the name `MINION_REPORTER` takes. */
@@ -28,6 +29,5 @@ export const REPORTERS: Readonly<
  * choosing one is a clear error, never a stub.
  */
 export const PLANNED_ENGINES: Readonly<Record<string, string>> = {
-  google: "Google Pub/Sub support is not built yet",
   pulsar: "Apache Pulsar support is not built yet",
 };

@@ -1,0 +1,349 @@
+import { googleEngine } from "../../engines/google.ts";
+import type { Engine, Env, JsonValue } from "../../core/contracts.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { freePort } from "../services/harness.ts";
+import {
+  createQueue,
+  pstestAvailable,
+  type Queue,
+  type QueueOptions,
+  startPstest,
+} from "../services/pstest.ts";
+
+const ok = pstestAvailable();
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+function assertEquals(actual: unknown, expected: unknown, what = "value") {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+
+async function rejects(
+  run: () => Promise<unknown>,
+  check: (error: Error) => boolean,
+  what: string,
+): Promise<Error> {
+  try {
+    await run();
+  } catch (error) {
+    assert(
+      error instanceof Error && check(error),
+      `${what}: unexpected error ${error}`,
+    );
+    return error;
+  }
+  throw new Error(`${what}: did not throw`);
+}
+
+async function* list(values: JsonValue[]): AsyncIterable<JsonValue> {
+  yield* values;
+}
+
+const forever = () => new AbortController().signal;
+
+/** Runs `body` with a fresh queue on a pstest started for the test. */
+function withQueue(
+  options: QueueOptions,
+  body: (queue: Queue) => Promise<void>,
+): () => Promise<void> {
+  return async () => {
+    const service = await startPstest();
+    const queue = await createQueue(service, "engine", options);
+    try {
+      await body(queue);
+    } finally {
+      await queue.close();
+      await service.stop();
+    }
+  };
+}
+
+function openWith(env: Env, dryRun = false): Promise<Engine> {
+  return googleEngine.open({ env, concurrency: 1, dryRun });
+}
+
+Deno.test("google engine names each missing variable", async () => {
+  const cases: [Env, string][] = [
+    [{ PUBSUB_EMULATOR_HOST: "127.0.0.1:1" }, "GOOGLE_PROJECT_ID"],
+    [
+      { PUBSUB_EMULATOR_HOST: "127.0.0.1:1", GOOGLE_PROJECT_ID: "p" },
+      "GOOGLE_SUBSCRIPTION",
+    ],
+    [
+      { GOOGLE_PROJECT_ID: "p", GOOGLE_SUBSCRIPTION: "s" },
+      "GOOGLE_APPLICATION_CREDENTIALS",
+    ],
+    [
+      {
+        GOOGLE_PROJECT_ID: "p",
+        GOOGLE_SUBSCRIPTION: "s",
+        GOOGLE_APPLICATION_CREDENTIALS: "/nonexistent/key.json",
+      },
+      "GOOGLE_APPLICATION_CREDENTIALS",
+    ],
+    [
+      {
+        PUBSUB_EMULATOR_HOST: "127.0.0.1:1",
+        GOOGLE_PROJECT_ID: "p",
+        GOOGLE_SUBSCRIPTION: "s",
+        GOOGLE_DECODER: "pickle",
+      },
+      "GOOGLE_DECODER",
+    ],
+  ];
+  for (const [env, variable] of cases) {
+    const error = await rejects(
+      () => openWith(env),
+      (e) => e instanceof ConfigError,
+      variable,
+    );
+    assertEquals((error as ConfigError).variable, variable, "variable");
+    assert(error.message.includes(variable), error.message);
+  }
+  await rejects(
+    () =>
+      googleEngine.publish!(list([]), {
+        env: { PUBSUB_EMULATOR_HOST: "127.0.0.1:1", GOOGLE_PROJECT_ID: "p" },
+        create: false,
+      }),
+    (e) => e instanceof ConfigError && e.variable === "GOOGLE_TOPIC_ID",
+    "publish without a topic",
+  );
+});
+
+Deno.test({
+  name: "google engine says so when the server cannot be reached",
+  ignore: !ok,
+  async fn() {
+    const host = `127.0.0.1:${freePort()}`;
+    const error = await rejects(
+      () =>
+        openWith({
+          PUBSUB_EMULATOR_HOST: host,
+          GOOGLE_PROJECT_ID: "p",
+          GOOGLE_SUBSCRIPTION: "s",
+        }),
+      (e) => e.message.startsWith("Cannot reach"),
+      "unreachable server",
+    );
+    assert(error.message.includes(host), error.message);
+  },
+});
+
+Deno.test({
+  name: "google engine refuses a subscription that does not exist",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    const error = await rejects(
+      () => openWith({ ...queue.env, GOOGLE_SUBSCRIPTION: "nope" }),
+      (e) => e instanceof ConfigError && e.variable === "GOOGLE_SUBSCRIPTION",
+      "missing subscription",
+    );
+    assert(error.message.includes("does not exist"), error.message);
+  }),
+});
+
+Deno.test({
+  name: "google engine round-trips text and JSON params and acks them away",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    for (const decoder of ["identity", "json"]) {
+      const env = { ...queue.env, GOOGLE_DECODER: decoder };
+      const params: JsonValue[] = decoder === "json"
+        ? [{ a: 1 }, "x y", [1, 2]]
+        : ["--n 1", "hé llo"];
+      const count = await googleEngine.publish!(list(params), {
+        env,
+        create: false,
+      });
+      assertEquals(count, params.length, "published");
+      const engine = await openWith(env);
+      const seen: JsonValue[] = [];
+      for (let i = 0; i < params.length; i++) {
+        const delivery = await engine.next(forever());
+        assert(delivery, "a delivery");
+        assertEquals(delivery.attempt, 1, "attempt");
+        assert(delivery.malformed === undefined, "well formed");
+        seen.push(delivery.param);
+        await delivery.ack();
+      }
+      await engine.close();
+      const sort = (v: JsonValue[]) => v.map((p) => JSON.stringify(p)).sort();
+      assertEquals(sort(seen), sort(params), `${decoder} params`);
+      assertEquals(await queue.drain(), [], "left after acks");
+    }
+  }),
+});
+
+Deno.test({
+  name: "google engine reports a message that is not JSON as malformed",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    await googleEngine.publish!(list(["not json"]), {
+      env: queue.env,
+      create: false,
+    });
+    const engine = await openWith({ ...queue.env, GOOGLE_DECODER: "json" });
+    const delivery = await engine.next(forever());
+    const reason = delivery?.malformed;
+    assert(delivery && reason?.includes("not JSON"), "malformed");
+    assertEquals(delivery.param, "not json", "raw text");
+    await delivery.fail(reason ?? "");
+    await engine.close();
+    assertEquals(await queue.drain(), [], "left after fail");
+  }),
+});
+
+Deno.test({
+  name: "google engine keeps a running task's message past its ack deadline",
+  ignore: !ok,
+  fn: withQueue({ ackDeadlineSeconds: 2 }, async (queue) => {
+    await googleEngine.publish!(list(["long"]), {
+      env: queue.env,
+      create: false,
+    });
+    const holder = await openWith(queue.env);
+    const other = await openWith(queue.env);
+    assertEquals(holder.renewEveryMs, 2000 / 3, "renews every third");
+    const delivery = await holder.next(forever());
+    assert(delivery?.renew, "renewable");
+    // Three deadlines pass while the holder renews; the other minion waits.
+    const renewer = setInterval(() => delivery.renew!(), holder.renewEveryMs);
+    const stolen = await other.next(AbortSignal.timeout(6_000));
+    clearInterval(renewer);
+    assertEquals(stolen?.param, undefined, "taken by another minion");
+    await delivery.ack();
+    await Promise.all([holder.close(), other.close()]);
+  }),
+});
+
+Deno.test({
+  name: "google engine gives a dead minion's message back after the deadline",
+  ignore: !ok,
+  fn: withQueue({ ackDeadlineSeconds: 2 }, async (queue) => {
+    await googleEngine.publish!(list(["orphan"]), {
+      env: queue.env,
+      create: false,
+    });
+    const dead = await openWith(queue.env);
+    assert(await dead.next(forever()), "first delivery");
+    // `dead` never settles nor closes: it stands for a killed minion.
+    const live = await openWith(queue.env);
+    const delivery = await live.next(AbortSignal.timeout(15_000));
+    assertEquals(delivery?.param, "orphan", "redelivered");
+    await delivery!.ack();
+    await live.close();
+  }),
+});
+
+Deno.test({
+  name: "google engine without a dead-letter policy retries in place",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    const engine = await openWith(queue.env);
+    assertEquals(engine.redelivers, false, "redelivers");
+    await googleEngine.publish!(list(["bad"]), {
+      env: queue.env,
+      create: false,
+    });
+    const delivery = await engine.next(forever());
+    await delivery!.fail("exit 1");
+    await engine.close();
+    assertEquals(await queue.drain(), [], "acked when failed for good");
+  }),
+});
+
+Deno.test({
+  name: "google engine counts attempts and dead-letters under a policy",
+  ignore: !ok,
+  fn: withQueue({ maxDeliveryAttempts: 5 }, async (queue) => {
+    const engine = await openWith(queue.env);
+    assertEquals(engine.redelivers, true, "redelivers");
+    await googleEngine.publish!(list(["bad"]), {
+      env: queue.env,
+      create: false,
+    });
+    const first = await engine.next(forever());
+    assertEquals(first?.attempt, 1, "first attempt");
+    await first!.nack();
+    // nack gives it back at once: well within the 10 s deadline.
+    const second = await engine.next(AbortSignal.timeout(5_000));
+    assertEquals(second?.attempt, 2, "second attempt");
+    await second!.fail("exit 3");
+    await engine.close();
+    assertEquals(await queue.drain(), [], "left in the subscription");
+    assertEquals(await queue.drainDeadLetters(), ["bad"], "dead letters");
+  }),
+});
+
+Deno.test({
+  name: "google engine gives back a message whose pull an abort left behind",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    const engine = await openWith(queue.env);
+    const stop = new AbortController();
+    const waiting = engine.next(stop.signal);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stop.abort();
+    assertEquals(await waiting, undefined, "aborted next");
+    // Published after the abort: the pull still in flight may take it, and
+    // must give it back at once rather than hold it for 10 s.
+    await googleEngine.publish!(list(["late"]), {
+      env: queue.env,
+      create: false,
+    });
+    // pstest answers an empty pull after 500 ms: by then it took "late".
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const other = await openWith(queue.env);
+    const delivery = await other.next(AbortSignal.timeout(5_000));
+    assertEquals(delivery?.param, "late", "free for another minion");
+    await delivery!.ack();
+    await Promise.all([engine.close(), other.close()]);
+  }),
+});
+
+Deno.test({
+  name: "google engine gives back what it still holds when closed",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    await googleEngine.publish!(list(["held"]), {
+      env: queue.env,
+      create: false,
+    });
+    const engine = await openWith(queue.env);
+    assert(await engine.next(forever()), "delivery");
+    await engine.close();
+    const other = await openWith(queue.env);
+    const delivery = await other.next(AbortSignal.timeout(5_000));
+    assertEquals(delivery?.param, "held", "given back at once");
+    await delivery!.ack();
+    await other.close();
+  }),
+});
+
+Deno.test({
+  name: "google engine in a dry run shows each message once and takes none",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    const params = ["a", "b", "c"];
+    await googleEngine.publish!(list(params), {
+      env: queue.env,
+      create: false,
+    });
+    const engine = await openWith(queue.env, true);
+    const seen: JsonValue[] = [];
+    while (true) {
+      const delivery = await engine.next(AbortSignal.timeout(10_000));
+      if (!delivery) break;
+      seen.push(delivery.param);
+      await delivery.release();
+    }
+    await engine.close();
+    assertEquals(seen.sort(), params, "shown");
+    assertEquals((await queue.drain()).sort(), params, "still queued");
+  }),
+});
