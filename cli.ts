@@ -17,6 +17,7 @@ const COMMANDS: Record<
 > = {
   status: async () => (await import("./commands/status.ts")).status,
   sweep: async () => (await import("./commands/sweep.ts")).sweep,
+  publish: async () => (await import("./commands/publish.ts")).publish,
 };
 
 /**

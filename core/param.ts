@@ -41,6 +41,19 @@ export function decode(text: string, decoder: Decoder): Decoded {
 }
 
 /**
+ * The text a minion reading with `decoder` decodes back into `param`: JSON
+ * text under `json`; under `identity` a string as it is, and any other
+ * value as its JSON text (the nearest text a program can be given).
+ *
+ * @param param the value to put on a queue
+ * @param decoder the decoder the consuming minions use
+ */
+export function encode(param: JsonValue, decoder: Decoder): string {
+  if (decoder === "identity" && typeof param === "string") return param;
+  return JSON.stringify(param);
+}
+
+/**
  * JSON text with object keys sorted at every level, so that equal params
  * have equal text whatever the key order they were written in.
  */

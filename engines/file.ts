@@ -8,6 +8,9 @@
  * Settings: `FILE_PATH` (unset or `-` for standard input), `FILE_DECODER`
  * (`identity`, the default, or `json`).
  *
+ * Publishing appends one line per param to `FILE_PATH` (standard output
+ * when unset or `-`), encoded for `FILE_DECODER`.
+ *
  * @module
  */
 
@@ -17,11 +20,13 @@ import type {
   EngineOptions,
   EnginePlugin,
   Env,
+  JsonValue,
+  PublishOptions,
 } from "../core/contracts.ts";
 import { readChoice } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { readLines } from "../core/lines.ts";
-import { decode, DECODERS } from "../core/param.ts";
+import { decode, DECODERS, encode, preview } from "../core/param.ts";
 
 const settled = () => Promise.resolve();
 
@@ -103,5 +108,50 @@ async function open(options: EngineOptions): Promise<Engine> {
   };
 }
 
+/**
+ * Appends params to `FILE_PATH`, one line each, in a single write once all
+ * are encoded, so a param that cannot be a line leaves the file untouched.
+ */
+async function publish(
+  params: AsyncIterable<JsonValue>,
+  options: PublishOptions,
+): Promise<number> {
+  const decoder = readChoice(options.env, "FILE_DECODER", DECODERS, "identity");
+  const lines: string[] = [];
+  for await (const param of params) {
+    const line = encode(param, decoder);
+    // The reader splits on line ends and skips blank lines.
+    if (/[\r\n]/.test(line) || line.trim() === "") {
+      throw new ConfigError(
+        "FILE_DECODER",
+        `Cannot publish param ${
+          preview(line)
+        } to the file engine: under FILE_DECODER=identity a param must be one non-blank line; use FILE_DECODER=json`,
+      );
+    }
+    lines.push(`${line}\n`);
+  }
+  const text = new TextEncoder().encode(lines.join(""));
+  const path = options.env.FILE_PATH?.trim() || "-";
+  if (path === "-") {
+    const writer = Deno.stdout.writable.getWriter();
+    await writer.write(text);
+    writer.releaseLock();
+    return lines.length;
+  }
+  try {
+    await Deno.writeFile(path, text, { append: true, create: true });
+  } catch (error) {
+    throw new ConfigError(
+      "FILE_PATH",
+      `Cannot append to FILE_PATH '${path}': ${
+        (error as Error).message
+      }; give the path of a writable file, or - for standard output`,
+      { cause: error },
+    );
+  }
+  return lines.length;
+}
+
 /** The `file` engine plug-in. */
-export const fileEngine: EnginePlugin = { open };
+export const fileEngine: EnginePlugin = { open, publish };

@@ -40,7 +40,7 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readRequired } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS } from "../core/param.ts";
+import { decode, type Decoder, DECODERS, encode } from "../core/param.ts";
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
 
@@ -474,12 +474,6 @@ class GoogleQueue implements Engine {
     this.#held.clear();
     await Promise.allSettled([this.#subscriber.close(), this.#pubsub.close()]);
   }
-}
-
-/** A param as the text a minion with `decoder` reads back as that param. */
-function encode(param: JsonValue, decoder: Decoder): string {
-  if (decoder === "identity" && typeof param === "string") return param;
-  return JSON.stringify(param);
 }
 
 /**

@@ -1,0 +1,215 @@
+/**
+ * `minionize publish [OPTIONS] [FILE]`: puts params onto the queue of an
+ * engine, from the lines of FILE (or standard input) or from the product of
+ * `--param` options, the way `minionize sweep create` builds a sweep.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-console
+import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
+import type { Env, JsonValue } from "../core/contracts.ts";
+import { loadEnv } from "../core/dotenv.ts";
+import { ConfigError } from "../core/errors.ts";
+import { readLines } from "../core/lines.ts";
+import { preview } from "../core/param.ts";
+import { parseParamOptions, product } from "../core/product.ts";
+import { ENGINES, PLANNED_ENGINES } from "../core/registry.ts";
+
+/** The options of the publish command. */
+export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
+  {
+    long: "--engine",
+    value: "NAME",
+    variable: "MINION_ENGINE",
+    help: `queue to put params onto: ${
+      Object.keys(ENGINES).join(", ")
+    } (default execo)`,
+  },
+  {
+    long: "--param",
+    value: "NAME=V1,V2",
+    help:
+      "publish every combination of these levels (repeat for more parameters)",
+  },
+  { long: "--json", help: "each line is a JSON value" },
+  { long: "--lines", help: "each line is a text param" },
+  {
+    long: "--create",
+    help: "create the queue (topic, subscription, ...) when it does not exist",
+  },
+  { long: "--debug", help: "print stack traces of errors" },
+  { long: "--help", short: "-h", help: "show this help" },
+];
+
+/** The help text of the publish command. */
+export function publishHelp(): string {
+  return `Usage: minionize publish [OPTIONS] [FILE]
+       minionize publish [OPTIONS] --param NAME=V1,V2 [--param ...]
+
+Puts params onto a queue: one per non-blank line of FILE (standard input
+when FILE is absent or -), or one per combination of the --param levels.
+Lines are JSON values when the engine's decoder is json (e.g.
+GOOGLE_DECODER=json), text otherwise; --json or --lines says it outright.
+Nothing is published when a line is not valid JSON.
+
+Options (each also read from the variable in brackets, or from .env):
+${formatOptions(PUBLISH_OPTIONS)}`;
+}
+
+/** Takes the repeatable `--param` options out of `args`. */
+function takeParams(args: readonly string[]): {
+  params: string[];
+  others: string[];
+} {
+  const params: string[] = [];
+  const others: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === "--") {
+      others.push(...args.slice(index));
+      break;
+    }
+    if (arg === "--param") {
+      const value = args[index + 1];
+      if (value === undefined) {
+        throw new ConfigError(
+          "--param",
+          "option '--param' needs a value (NAME=V1,V2); e.g. --param size=10,100",
+        );
+      }
+      params.push(value);
+      index++;
+    } else if (arg.startsWith("--param=")) {
+      params.push(arg.slice("--param=".length));
+    } else others.push(arg);
+  }
+  return { params, others };
+}
+
+function engineName(env: Env): string {
+  const engine = env.MINION_ENGINE?.trim() || "execo";
+  if (engine in ENGINES) return engine;
+  const planned = PLANNED_ENGINES[engine];
+  const known = Object.keys(ENGINES).join(", ");
+  throw new ConfigError(
+    "MINION_ENGINE",
+    planned
+      ? `Cannot publish: MINION_ENGINE (--engine) is '${engine}', but ${planned} in this version; use one of ${known}`
+      : `Cannot publish: MINION_ENGINE (--engine) is '${engine}': expected one of ${known}`,
+  );
+}
+
+async function readInput(
+  source: string,
+  json: boolean,
+): Promise<JsonValue[]> {
+  let stream: ReadableStream<Uint8Array>;
+  if (source === "-") stream = Deno.stdin.readable;
+  else {
+    try {
+      stream = (await Deno.open(source, { read: true })).readable;
+    } catch (error) {
+      throw new ConfigError(
+        "FILE",
+        `Cannot read '${source}': ${
+          (error as Error).message
+        }; give a readable file of params, or - for standard input`,
+        { cause: error },
+      );
+    }
+  }
+  const params: JsonValue[] = [];
+  let number = 0;
+  for await (const line of readLines(stream)) {
+    number++;
+    if (line.trim() === "") continue;
+    if (!json) {
+      params.push(line);
+      continue;
+    }
+    try {
+      params.push(JSON.parse(line) as JsonValue);
+    } catch (error) {
+      const where = source === "-" ? "standard input" : `'${source}'`;
+      throw new ConfigError(
+        "FILE",
+        `Cannot publish: line ${number} of ${where} is not JSON (${
+          (error as Error).message
+        }): ${
+          preview(line)
+        }; fix it, or pass --lines to publish each line as text`,
+      );
+    }
+  }
+  return params;
+}
+
+async function* iterate(values: JsonValue[]): AsyncIterable<JsonValue> {
+  yield* values;
+}
+
+/**
+ * Runs the publish command with `args` and resolves to its exit status.
+ *
+ * @throws {ConfigError} on bad options, input or engine settings
+ */
+export async function publish(args: readonly string[]): Promise<number> {
+  const { params: paramOptions, others } = takeParams(args);
+  const { variables, flags, rest } = parseArgs(
+    others,
+    PUBLISH_OPTIONS,
+    "minionize publish",
+  );
+  if (flags.has("--help")) {
+    console.log(publishHelp());
+    return 0;
+  }
+  if (flags.has("--json") && flags.has("--lines")) {
+    throw new ConfigError(
+      "--json",
+      "--json and --lines contradict each other: give one",
+    );
+  }
+  if (rest.length > 1) {
+    throw new ConfigError(
+      "FILE",
+      `Cannot publish: expected at most one FILE, got ${
+        rest.map((word) => `'${word}'`).join(" ")
+      }`,
+    );
+  }
+  if (paramOptions.length > 0 && rest.length > 0) {
+    throw new ConfigError(
+      "--param",
+      `Cannot publish both --param combinations and the lines of '${
+        rest[0]
+      }': give one`,
+    );
+  }
+  const env = { ...(await loadEnv()), ...variables };
+  const engine = engineName(env);
+  const plugin = await ENGINES[engine]!();
+  if (!plugin.publish) {
+    throw new ConfigError(
+      "MINION_ENGINE",
+      `Cannot publish: engine '${engine}' takes no params from minionize publish; fill its queue with its own tools`,
+    );
+  }
+  const decoderVariable = `${engine.toUpperCase()}_DECODER`;
+  const json = flags.has("--json") ||
+    (!flags.has("--lines") && env[decoderVariable]?.trim() === "json");
+  const params = paramOptions.length > 0
+    ? product(parseParamOptions(paramOptions))
+    : await readInput(rest[0] ?? "-", json);
+  const count = await plugin.publish(iterate(params), {
+    env,
+    create: flags.has("--create"),
+  });
+  console.error(
+    `minionize: published ${count} param${
+      count === 1 ? "" : "s"
+    } (engine ${engine})`,
+  );
+  return 0;
+}
