@@ -3,9 +3,8 @@
  * (the emulator, Google's `pstest` fake) when `PUBSUB_EMULATOR_HOST` is set.
  *
  * Messages are taken with unary `Pull` calls, one message per free slot of
- * the minion, never more: nothing sits in a client-side buffer where it
- * would wait out its ack deadline, so the `-j` limit is the flow control and
- * a minion holds at most `-j` messages. While a task runs its ack deadline is
+ * the minion (see `google_queue.ts`), so a minion holds at most `-j`
+ * messages. While a task runs its ack deadline is
  * pushed back every third of the subscription's deadline, with no upper
  * limit, so a task of hours is not handed to another minion while this one
  * lives; a killed minion's messages come back one deadline later.
@@ -28,9 +27,9 @@
  */
 
 import { Buffer } from "node:buffer";
-import { type protos, PubSub, type Topic, v1 } from "@google-cloud/pubsub";
+import { type protos, PubSub, v1 } from "@google-cloud/pubsub";
+import { CODE, firstLine, GoogleQueue, grpcCode } from "./google_queue.ts";
 import type {
-  Delivery,
   Engine,
   EngineOptions,
   EnginePlugin,
@@ -40,50 +39,16 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readRequired } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS, encode } from "../core/param.ts";
-
-type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
-
-/** gRPC status codes the engine tells apart. */
-const CODE = {
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-  INVALID_ARGUMENT: 3,
-} as const;
-
-/** Codes after which a pull is worth trying again. */
-const TRANSIENT = new Set([2, 4, 8, 10, 13, 14]);
+import { type Decoder, DECODERS, encode } from "../core/param.ts";
 
 /** How long the calls made while opening may take before we say why not. */
 const CHECK_TIMEOUT_MS = 10_000;
-/** One pull's limit: also how long `close` may wait for one in flight. */
-const PULL_TIMEOUT_MS = 20_000;
-/** Give up pulling after failing this long in a row (the library's own). */
-const PULL_GIVE_UP_MS = 600_000;
-/** How long a dry run holds what it has shown, so it is not shown twice. */
-const DRY_HOLD_SECONDS = 600;
-/** Pub/Sub's limit on the length of one attribute value. */
-const ATTRIBUTE_MAX = 1024;
 
 interface GoogleSettings {
   projectId: string;
   decoder: Decoder;
   emulator: string | undefined;
   credentials: string | undefined;
-}
-
-function code(error: unknown): number | undefined {
-  const value = (error as { code?: unknown } | null)?.code;
-  return typeof value === "number" ? value : undefined;
-}
-
-function message(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n")[0]!;
 }
 
 function where(settings: GoogleSettings): string {
@@ -127,7 +92,7 @@ async function readSettings(env: Env): Promise<GoogleSettings> {
     throw new ConfigError(
       "GOOGLE_APPLICATION_CREDENTIALS",
       `Cannot read GOOGLE_APPLICATION_CREDENTIALS '${credentials}': ${
-        message(error)
+        firstLine(error)
       }; give the path of a service account's JSON key file`,
       { cause: error },
     );
@@ -161,7 +126,7 @@ function explain(
   name: string,
   fix: string,
 ): Error | undefined {
-  switch (code(error)) {
+  switch (grpcCode(error)) {
     case CODE.PERMISSION_DENIED:
       return undefined;
     case CODE.NOT_FOUND:
@@ -176,7 +141,7 @@ function explain(
       return new ConfigError(
         variable,
         `Cannot use ${variable}: '${name}' is refused by ${where(settings)} (${
-          message(error)
+          firstLine(error)
         }); check GOOGLE_PROJECT_ID and ${variable}`,
         { cause: error },
       );
@@ -184,14 +149,14 @@ function explain(
       return new ConfigError(
         "GOOGLE_APPLICATION_CREDENTIALS",
         `Cannot log in to ${where(settings)}: ${
-          message(error)
+          firstLine(error)
         }; check the key file in GOOGLE_APPLICATION_CREDENTIALS`,
         { cause: error },
       );
     case CODE.UNAVAILABLE:
     case CODE.DEADLINE_EXCEEDED:
       return new Error(
-        `Cannot reach ${where(settings)}: ${message(error)}; check that ${
+        `Cannot reach ${where(settings)}: ${firstLine(error)}; check that ${
           settings.emulator === undefined
             ? "this host can reach pubsub.googleapis.com"
             : "the emulator runs there"
@@ -200,32 +165,11 @@ function explain(
       );
     default:
       return new Error(
-        `Cannot open ${name} on ${where(settings)}: ${message(error)}`,
+        `Cannot open ${name} on ${where(settings)}: ${firstLine(error)}`,
         { cause: error },
       );
   }
 }
-
-function text(received: ReceivedMessage): string {
-  const data = received.message?.data;
-  if (data === undefined || data === null) return "";
-  return typeof data === "string"
-    ? Buffer.from(data, "base64").toString("utf8")
-    : new TextDecoder().decode(data);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
-}
-
 /** Opens `GOOGLE_SUBSCRIPTION` as a queue. */
 async function open(options: EngineOptions): Promise<Engine> {
   const settings = await readSettings(options.env);
@@ -272,210 +216,6 @@ async function open(options: EngineOptions): Promise<Engine> {
     dryRun: options.dryRun,
   });
 }
-
-interface QueueOptions {
-  subscription: string;
-  decoder: Decoder;
-  deadlineSeconds: number;
-  deadLetterTopic: string | undefined;
-  dryRun: boolean;
-}
-
-type PullResult = { messages: ReceivedMessage[] } | { error: unknown };
-
-class GoogleQueue implements Engine {
-  readonly name = "google";
-  readonly redelivers: boolean;
-  readonly renewEveryMs: number;
-  readonly #pubsub: PubSub;
-  readonly #subscriber: v1.SubscriberClient;
-  readonly #options: QueueOptions;
-  /** Messages handed out and not settled yet, by ack id. */
-  readonly #held = new Map<string, ReceivedMessage>();
-  /** Pulls an abort left behind; their messages are given back on arrival. */
-  readonly #orphans = new Set<Promise<void>>();
-  /** Dry run: messages received, not yet handed out. */
-  #buffer: ReceivedMessage[] = [];
-  /** Dry run: ids already shown. */
-  readonly #shown = new Set<string>();
-  #closed = false;
-  #deadLetter: Topic | undefined;
-
-  constructor(
-    pubsub: PubSub,
-    subscriber: v1.SubscriberClient,
-    options: QueueOptions,
-  ) {
-    this.#pubsub = pubsub;
-    this.#subscriber = subscriber;
-    this.#options = options;
-    // Only a dead-letter policy makes the server count delivery attempts;
-    // without a count, handing a failed task back could retry it forever.
-    this.redelivers = options.deadLetterTopic !== undefined;
-    this.renewEveryMs = Math.max(500, options.deadlineSeconds * 1000 / 3);
-  }
-
-  #pull(): Promise<PullResult> {
-    const maxMessages = this.#options.dryRun ? 100 : 1;
-    return this.#subscriber.pull(
-      { subscription: this.#options.subscription, maxMessages },
-      { timeout: PULL_TIMEOUT_MS },
-    ).then(
-      ([response]) => ({ messages: response.receivedMessages ?? [] }),
-      (error: unknown) => ({ error }),
-    );
-  }
-
-  async #modify(ackIds: string[], seconds: number): Promise<void> {
-    if (ackIds.length === 0) return;
-    await this.#subscriber.modifyAckDeadline({
-      subscription: this.#options.subscription,
-      ackIds,
-      ackDeadlineSeconds: seconds,
-    });
-  }
-
-  /** Gives back the messages of a pull nobody waits for any more. */
-  #orphan(pull: Promise<PullResult>): void {
-    const settled = pull.then(async (result) => {
-      if ("messages" in result) {
-        await this.#modify(result.messages.map((m) => m.ackId!), 0);
-      }
-    }).catch(() => {
-      // Not given back: they return when their ack deadline passes.
-    }).finally(() => this.#orphans.delete(settled));
-    this.#orphans.add(settled);
-  }
-
-  async #receive(signal: AbortSignal): Promise<ReceivedMessage | undefined> {
-    let failingSince: number | undefined;
-    let backoff = 1000;
-    while (!signal.aborted) {
-      const buffered = this.#buffer.shift();
-      if (buffered) return buffered;
-      const pull = this.#pull();
-      let onAbort = () => {};
-      const aborted = new Promise<"aborted">((resolve) => {
-        onAbort = () => resolve("aborted");
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-      // A pull is never cancelled: the server may already have handed its
-      // messages to the response, and they would wait out their deadline.
-      const result = await Promise.race([pull, aborted]);
-      signal.removeEventListener("abort", onAbort);
-      if (result === "aborted") {
-        this.#orphan(pull);
-        return undefined;
-      }
-      if ("error" in result) {
-        const status = code(result.error);
-        if (status === CODE.DEADLINE_EXCEEDED) continue; // an idle pull
-        failingSince ??= Date.now();
-        if (
-          status === undefined || !TRANSIENT.has(status) ||
-          Date.now() - failingSince > PULL_GIVE_UP_MS
-        ) {
-          throw new Error(
-            `Cannot pull from ${this.#options.subscription}: ${
-              message(result.error)
-            }`,
-            { cause: result.error },
-          );
-        }
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 30_000);
-        continue;
-      }
-      failingSince = undefined;
-      backoff = 1000;
-      const messages = result.messages.filter((m) => m.ackId && m.message);
-      if (this.#options.dryRun) {
-        // Held (not shown again) until close, so the dry run ends once the
-        // server has nothing new to hand out.
-        for (const m of messages) this.#held.set(m.ackId!, m);
-        await this.#modify(messages.map((m) => m.ackId!), DRY_HOLD_SECONDS);
-        const fresh = messages.filter((m) =>
-          !this.#shown.has(m.message!.messageId ?? m.ackId!)
-        );
-        for (const m of fresh) {
-          this.#shown.add(m.message!.messageId ?? m.ackId!);
-        }
-        if (messages.length === 0) return undefined;
-        this.#buffer.push(...fresh);
-        continue;
-      }
-      const [first, ...extra] = messages;
-      // One was asked for; should the server send more, they go back.
-      if (extra.length > 0) this.#orphan(Promise.resolve({ messages: extra }));
-      if (first) return first;
-    }
-    return undefined;
-  }
-
-  async next(signal: AbortSignal): Promise<Delivery | undefined> {
-    if (this.#closed) return undefined;
-    const received = await this.#receive(signal);
-    if (!received) return undefined;
-    const ackId = received.ackId!;
-    const id = received.message!.messageId ?? ackId;
-    if (!this.#options.dryRun) this.#held.set(ackId, received);
-    const decoded = decode(text(received), this.#options.decoder);
-    const settle = (act: () => Promise<void>) => async () => {
-      await act();
-      this.#held.delete(ackId);
-    };
-    const giveBack = this.#options.dryRun
-      ? () => Promise.resolve() // held until close: shown once
-      : settle(() => this.#modify([ackId], 0));
-    const ack = settle(async () => {
-      await this.#subscriber.acknowledge({
-        subscription: this.#options.subscription,
-        ackIds: [ackId],
-      });
-    });
-    return {
-      param: decoded.param,
-      // The server only counts attempts under a dead-letter policy.
-      attempt: this.redelivers ? Math.max(1, received.deliveryAttempt ?? 1) : 1,
-      id,
-      ...(decoded.ok ? {} : { malformed: `message ${id}: ${decoded.error}` }),
-      ack,
-      nack: giveBack,
-      release: giveBack,
-      fail: async (reason) => {
-        const topic = this.#options.deadLetterTopic;
-        if (topic !== undefined) {
-          this.#deadLetter ??= this.#pubsub.topic(topic);
-          await this.#deadLetter.publishMessage({
-            data: Buffer.from(received.message!.data ?? ""),
-            attributes: {
-              ...(received.message!.attributes ?? {}),
-              minionize_error: reason.slice(0, ATTRIBUTE_MAX),
-              minionize_subscription: this.#options.subscription,
-              minionize_message_id: id,
-            },
-          });
-        }
-        await ack();
-      },
-      renew: () => this.#modify([ackId], this.#options.deadlineSeconds),
-    };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#orphans]);
-    try {
-      await this.#modify([...this.#held.keys()], 0);
-    } catch {
-      // Not given back: they return when their ack deadline passes.
-    }
-    this.#held.clear();
-    await Promise.allSettled([this.#subscriber.close(), this.#pubsub.close()]);
-  }
-}
-
 /**
  * Publishes params to `GOOGLE_TOPIC_ID`, encoded for `GOOGLE_DECODER`;
  * with `create`, first creates the topic and `GOOGLE_SUBSCRIPTION` (when
@@ -514,7 +254,7 @@ async function publish(
       try {
         await topic.create(gaxOpts);
       } catch (error) {
-        if (code(error) !== CODE.ALREADY_EXISTS) {
+        if (grpcCode(error) !== CODE.ALREADY_EXISTS) {
           throw fail(error, "GOOGLE_TOPIC_ID", topicName) ?? error;
         }
       }
@@ -527,7 +267,7 @@ async function publish(
         try {
           await topic.createSubscription(name, { gaxOpts });
         } catch (error) {
-          if (code(error) !== CODE.ALREADY_EXISTS) {
+          if (grpcCode(error) !== CODE.ALREADY_EXISTS) {
             throw fail(error, "GOOGLE_SUBSCRIPTION", name) ?? error;
           }
         }
