@@ -40,6 +40,8 @@ const PULL_TIMEOUT_MS = 10_000;
 const PULL_GIVE_UP_MS = 600_000;
 /** How long a dry run holds what it has shown, so it is not shown twice. */
 const DRY_HOLD_SECONDS = 600;
+/** Empty pulls in a row after which a dry run has seen everything. */
+const DRY_EMPTY_PULLS = 3;
 /** Pub/Sub's limit on the length of one attribute value. */
 const ATTRIBUTE_MAX = 1024;
 
@@ -167,6 +169,7 @@ export class GoogleQueue implements Engine {
   async #receive(signal: AbortSignal): Promise<ReceivedMessage | undefined> {
     let failingSince: number | undefined;
     let backoff = 1000;
+    let empty = 0;
     while (!signal.aborted) {
       const buffered = this.#buffer.shift();
       if (buffered) return buffered;
@@ -217,7 +220,10 @@ export class GoogleQueue implements Engine {
         for (const m of fresh) {
           this.#shown.add(m.message!.messageId ?? m.ackId!);
         }
-        if (messages.length === 0) return undefined;
+        // An empty answer does not prove the subscription empty: a few in
+        // a row end the dry run.
+        empty = messages.length === 0 ? empty + 1 : 0;
+        if (empty >= DRY_EMPTY_PULLS) return undefined;
         this.#buffer.push(...fresh);
         continue;
       }
