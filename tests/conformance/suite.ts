@@ -99,7 +99,7 @@ function spawn(
   return { pid: child.pid, finished };
 }
 
-/** Publishes `lines` as text params with `minionize publish`. */
+/** Publishes `lines` as text params with `minionize publish --create`. */
 async function publish(
   queue: ConformanceQueue,
   engine: string,
@@ -107,7 +107,8 @@ async function publish(
   lines: string[],
 ): Promise<void> {
   const result = await spawn(
-    ["publish", "--engine", engine, "--lines"],
+    // --create: a queue that needs creating on first publish gets it.
+    ["publish", "--engine", engine, "--lines", "--create"],
     queue.env,
     cwd,
     lines.map((line) => `${line}\n`).join(""),
@@ -230,8 +231,6 @@ export function conformance(target: ConformanceTarget): void {
             const seen = new Set(done.map((l) => JSON.parse(l.split(" ")[1]!)));
             const lost = params.filter((p) => !seen.has(p));
             same(lost, [], "params never processed");
-            const workers = new Set(done.map((l) => l.split(" ")[0]));
-            same(workers.size, 3, "minions that processed params");
           },
         );
 
