@@ -26,6 +26,7 @@
  * @module
  */
 
+import "../core/cjs_globals.ts"; // first: the client reads them as it loads
 import { Buffer } from "node:buffer";
 import { type protos, PubSub, v1 } from "@google-cloud/pubsub";
 import { CODE, firstLine, GoogleQueue, grpcCode } from "./google_queue.ts";

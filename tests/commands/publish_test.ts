@@ -1,46 +1,22 @@
 import { googleEngine } from "../../engines/google.ts";
 import type { JsonValue } from "../../core/contracts.ts";
-import { ROOT } from "../services/harness.ts";
+import { assert, assertEquals } from "../_assert.ts";
+import { type CliResult, runCli, tempDir } from "../_cli.ts";
 import { pstestAvailable, startPstest } from "../services/pstest.ts";
 
 const ok = pstestAvailable();
 
-function assertEquals(actual: unknown, expected: unknown, what = "value") {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `minionize ARGS` with `input` on its standard input. */
+/** Runs `minionize ARGS` in a fresh directory, `input` on its stdin. */
 async function minionize(
   args: string[],
   env: Record<string, string>,
-  input = "",
-): Promise<Result> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, ...args],
+  input?: string,
+): Promise<CliResult> {
+  return await runCli(args, {
     env,
-    cwd: await Deno.makeTempDir(),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+    cwd: await tempDir(),
+    ...(input === undefined ? {} : { stdin: input }),
+  });
 }
 
 Deno.test("publish appends text lines to the file engine's FILE_PATH", async () => {
@@ -52,11 +28,10 @@ Deno.test("publish appends text lines to the file engine's FILE_PATH", async () 
     'a b\n\n{"x": 1}\n',
   );
   assertEquals(result.code, 0, `exit (${result.stderr})`);
-  assertEquals(await Deno.readTextFile(path), 'old\na b\n{"x": 1}\n', "file");
+  assertEquals(await Deno.readTextFile(path), 'old\na b\n{"x": 1}\n');
   assertEquals(
     result.stderr.trim(),
     "minionize: published 2 params (engine file)",
-    "summary",
   );
 });
 
@@ -81,7 +56,6 @@ Deno.test("publish writes the product of --param options as JSON lines", async (
       '{"n":2,"algo":"sgd"}',
       '{"n":2,"algo":"adam"}',
     ],
-    "lines on standard output",
   );
 });
 
@@ -92,15 +66,14 @@ Deno.test("publish reads JSON lines under a JSON decoder and refuses bad ones", 
     { FILE_PATH: path, FILE_DECODER: "json" },
     '{"a": 1}\nnot json\n',
   );
-  assertEquals(bad.code, 2, "exit");
-  assertEquals(
+  assertEquals(bad.code, 2);
+  assert(
     bad.stderr.startsWith(
       "minionize: error: Cannot publish: line 2 of standard input is not JSON",
     ),
-    true,
     bad.stderr,
   );
-  assertEquals(await Deno.readTextFile(path), "", "nothing published");
+  assertEquals(await Deno.readTextFile(path), "");
   const good = await minionize(
     ["publish", "--engine", "file"],
     { FILE_PATH: path, FILE_DECODER: "json" },
@@ -110,7 +83,6 @@ Deno.test("publish reads JSON lines under a JSON decoder and refuses bad ones", 
   assertEquals(
     await Deno.readTextFile(path),
     '{"a":1}\n"two words"\n',
-    "file",
   );
   // --lines publishes each line as text, which JSON carries as a string.
   const lines = await minionize(
@@ -118,7 +90,7 @@ Deno.test("publish reads JSON lines under a JSON decoder and refuses bad ones", 
     { FILE_DECODER: "json" },
     "not json\n",
   );
-  assertEquals(lines.stdout, '"not json"\n', "text under json");
+  assertEquals(lines.stdout, '"not json"\n');
 });
 
 Deno.test("publish refuses a param the file engine could not read back", async () => {
@@ -127,20 +99,15 @@ Deno.test("publish refuses a param the file engine could not read back", async (
     {},
     '"two\\nlines"\n',
   );
-  assertEquals(result.code, 2, "exit");
-  assertEquals(
-    result.stderr.includes("FILE_DECODER=json"),
-    true,
-    result.stderr,
-  );
+  assertEquals(result.code, 2);
+  assert(result.stderr.includes("FILE_DECODER=json"), result.stderr);
 });
 
 Deno.test("publish names an unknown engine", async () => {
   const result = await minionize(["publish", "--engine", "carrier-pigeon"], {});
-  assertEquals(result.code, 2, "exit");
-  assertEquals(
+  assertEquals(result.code, 2);
+  assert(
     result.stderr.includes("'carrier-pigeon': expected one of"),
-    true,
     result.stderr,
   );
 });
@@ -159,12 +126,8 @@ Deno.test({
         GOOGLE_DECODER: "json",
       };
       const missing = await minionize(["publish", "--engine", "google"], env);
-      assertEquals(missing.code, 2, "exit without --create");
-      assertEquals(
-        missing.stderr.includes("does not exist"),
-        true,
-        missing.stderr,
-      );
+      assertEquals(missing.code, 2);
+      assert(missing.stderr.includes("does not exist"), missing.stderr);
       const published = await minionize(
         ["publish", "--engine", "google", "--create", "--param", "n=1,2,3"],
         env,
@@ -189,7 +152,7 @@ Deno.test({
       ], env);
       assertEquals(run.code, 0, `minion exit (${run.stderr})`);
       const seen = (await Deno.readTextFile(out)).trim().split("\n").sort();
-      assertEquals(seen, ['{"n":1}', '{"n":2}', '{"n":3}', '{"n":4}'], "run");
+      assertEquals(seen, ['{"n":1}', '{"n":2}', '{"n":3}', '{"n":4}']);
       // Nothing is left: a fresh consumer finds the subscription empty.
       const engine = await googleEngine.open({
         env,
@@ -201,7 +164,7 @@ Deno.test({
         left.push(d.param);
       }
       await engine.close();
-      assertEquals(left, [], "left");
+      assertEquals(left, []);
     } finally {
       await service.stop();
     }

@@ -1,7 +1,8 @@
 import { googleEngine } from "../../engines/google.ts";
 import type { Engine, Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
-import { freePort } from "../services/harness.ts";
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { freePort, ROOT } from "../services/harness.ts";
 import {
   createQueue,
   pstestAvailable,
@@ -11,33 +12,6 @@ import {
 } from "../services/pstest.ts";
 
 const ok = pstestAvailable();
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-function assertEquals(actual: unknown, expected: unknown, what = "value") {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-async function rejects(
-  run: () => Promise<unknown>,
-  check: (error: Error) => boolean,
-  what: string,
-): Promise<Error> {
-  try {
-    await run();
-  } catch (error) {
-    assert(
-      error instanceof Error && check(error),
-      `${what}: unexpected error ${error}`,
-    );
-    return error;
-  }
-  throw new Error(`${what}: did not throw`);
-}
 
 async function* list(values: JsonValue[]): AsyncIterable<JsonValue> {
   yield* values;
@@ -96,22 +70,21 @@ Deno.test("google engine names each missing variable", async () => {
     ],
   ];
   for (const [env, variable] of cases) {
-    const error = await rejects(
+    const error = await assertRejects(
       () => openWith(env),
-      (e) => e instanceof ConfigError,
+      ConfigError,
       variable,
     );
-    assertEquals((error as ConfigError).variable, variable, "variable");
-    assert(error.message.includes(variable), error.message);
+    assertEquals((error as ConfigError).variable, variable);
   }
-  await rejects(
+  await assertRejects(
     () =>
       googleEngine.publish!(list([]), {
         env: { PUBSUB_EMULATOR_HOST: "127.0.0.1:1", GOOGLE_PROJECT_ID: "p" },
         create: false,
       }),
-    (e) => e instanceof ConfigError && e.variable === "GOOGLE_TOPIC_ID",
-    "publish without a topic",
+    ConfigError,
+    "GOOGLE_TOPIC_ID is not set",
   );
 });
 
@@ -120,17 +93,16 @@ Deno.test({
   ignore: !ok,
   async fn() {
     const host = `127.0.0.1:${freePort()}`;
-    const error = await rejects(
+    await assertRejects(
       () =>
         openWith({
           PUBSUB_EMULATOR_HOST: host,
           GOOGLE_PROJECT_ID: "p",
           GOOGLE_SUBSCRIPTION: "s",
         }),
-      (e) => e.message.startsWith("Cannot reach"),
-      "unreachable server",
+      Error,
+      `Cannot reach the Pub/Sub emulator at ${host}`,
     );
-    assert(error.message.includes(host), error.message);
   },
 });
 
@@ -138,12 +110,12 @@ Deno.test({
   name: "google engine refuses a subscription that does not exist",
   ignore: !ok,
   fn: withQueue({}, async (queue) => {
-    const error = await rejects(
+    const error = await assertRejects(
       () => openWith({ ...queue.env, GOOGLE_SUBSCRIPTION: "nope" }),
-      (e) => e instanceof ConfigError && e.variable === "GOOGLE_SUBSCRIPTION",
-      "missing subscription",
+      ConfigError,
+      "'projects/minionize-test/subscriptions/nope' does not exist",
     );
-    assert(error.message.includes("does not exist"), error.message);
+    assertEquals((error as ConfigError).variable, "GOOGLE_SUBSCRIPTION");
   }),
 });
 
@@ -160,21 +132,21 @@ Deno.test({
         env,
         create: false,
       });
-      assertEquals(count, params.length, "published");
+      assertEquals(count, params.length);
       const engine = await openWith(env);
       const seen: JsonValue[] = [];
       for (let i = 0; i < params.length; i++) {
         const delivery = await engine.next(forever());
         assert(delivery, "a delivery");
-        assertEquals(delivery.attempt, 1, "attempt");
+        assertEquals(delivery.attempt, 1);
         assert(delivery.malformed === undefined, "well formed");
         seen.push(delivery.param);
         await delivery.ack();
       }
       await engine.close();
       const sort = (v: JsonValue[]) => v.map((p) => JSON.stringify(p)).sort();
-      assertEquals(sort(seen), sort(params), `${decoder} params`);
-      assertEquals(await queue.drain(), [], "left after acks");
+      assertEquals(sort(seen), sort(params));
+      assertEquals(await queue.drain(), []);
     }
   }),
 });
@@ -191,10 +163,10 @@ Deno.test({
     const delivery = await engine.next(forever());
     const reason = delivery?.malformed;
     assert(delivery && reason?.includes("not JSON"), "malformed");
-    assertEquals(delivery.param, "not json", "raw text");
+    assertEquals(delivery.param, "not json");
     await delivery.fail(reason ?? "");
     await engine.close();
-    assertEquals(await queue.drain(), [], "left after fail");
+    assertEquals(await queue.drain(), []);
   }),
 });
 
@@ -208,14 +180,14 @@ Deno.test({
     });
     const holder = await openWith(queue.env);
     const other = await openWith(queue.env);
-    assertEquals(holder.renewEveryMs, 2000 / 3, "renews every third");
+    assertEquals(holder.renewEveryMs, 2000 / 3);
     const delivery = await holder.next(forever());
     assert(delivery?.renew, "renewable");
     // Three deadlines pass while the holder renews; the other minion waits.
     const renewer = setInterval(() => delivery.renew!(), holder.renewEveryMs);
     const stolen = await other.next(AbortSignal.timeout(6_000));
     clearInterval(renewer);
-    assertEquals(stolen?.param, undefined, "taken by another minion");
+    assertEquals(stolen?.param, undefined);
     await delivery.ack();
     await Promise.all([holder.close(), other.close()]);
   }),
@@ -234,7 +206,7 @@ Deno.test({
     // `dead` never settles nor closes: it stands for a killed minion.
     const live = await openWith(queue.env);
     const delivery = await live.next(AbortSignal.timeout(15_000));
-    assertEquals(delivery?.param, "orphan", "redelivered");
+    assertEquals(delivery?.param, "orphan");
     await delivery!.ack();
     await live.close();
   }),
@@ -245,7 +217,7 @@ Deno.test({
   ignore: !ok,
   fn: withQueue({}, async (queue) => {
     const engine = await openWith(queue.env);
-    assertEquals(engine.redelivers, false, "redelivers");
+    assertEquals(engine.redelivers, false);
     await googleEngine.publish!(list(["bad"]), {
       env: queue.env,
       create: false,
@@ -253,7 +225,7 @@ Deno.test({
     const delivery = await engine.next(forever());
     await delivery!.fail("exit 1");
     await engine.close();
-    assertEquals(await queue.drain(), [], "acked when failed for good");
+    assertEquals(await queue.drain(), []);
   }),
 });
 
@@ -262,21 +234,21 @@ Deno.test({
   ignore: !ok,
   fn: withQueue({ maxDeliveryAttempts: 5 }, async (queue) => {
     const engine = await openWith(queue.env);
-    assertEquals(engine.redelivers, true, "redelivers");
+    assertEquals(engine.redelivers, true);
     await googleEngine.publish!(list(["bad"]), {
       env: queue.env,
       create: false,
     });
     const first = await engine.next(forever());
-    assertEquals(first?.attempt, 1, "first attempt");
+    assertEquals(first?.attempt, 1);
     await first!.nack();
     // nack gives it back at once: well within the 10 s deadline.
     const second = await engine.next(AbortSignal.timeout(5_000));
-    assertEquals(second?.attempt, 2, "second attempt");
+    assertEquals(second?.attempt, 2);
     await second!.fail("exit 3");
     await engine.close();
-    assertEquals(await queue.drain(), [], "left in the subscription");
-    assertEquals(await queue.drainDeadLetters(), ["bad"], "dead letters");
+    assertEquals(await queue.drain(), []);
+    assertEquals(await queue.drainDeadLetters(), ["bad"]);
   }),
 });
 
@@ -289,7 +261,7 @@ Deno.test({
     const waiting = engine.next(stop.signal);
     await new Promise((resolve) => setTimeout(resolve, 100));
     stop.abort();
-    assertEquals(await waiting, undefined, "aborted next");
+    assertEquals(await waiting, undefined);
     // Published after the abort: the pull still in flight may take it, and
     // must give it back at once rather than hold it for 10 s.
     await googleEngine.publish!(list(["late"]), {
@@ -300,7 +272,7 @@ Deno.test({
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const other = await openWith(queue.env);
     const delivery = await other.next(AbortSignal.timeout(5_000));
-    assertEquals(delivery?.param, "late", "free for another minion");
+    assertEquals(delivery?.param, "late");
     await delivery!.ack();
     await Promise.all([engine.close(), other.close()]);
   }),
@@ -319,7 +291,7 @@ Deno.test({
     await engine.close();
     const other = await openWith(queue.env);
     const delivery = await other.next(AbortSignal.timeout(5_000));
-    assertEquals(delivery?.param, "held", "given back at once");
+    assertEquals(delivery?.param, "held");
     await delivery!.ack();
     await other.close();
   }),
@@ -343,7 +315,66 @@ Deno.test({
       await delivery.release();
     }
     await engine.close();
-    assertEquals(seen.sort(), params, "shown");
-    assertEquals((await queue.drain()).sort(), params, "still queued");
+    assertEquals(seen.sort(), params);
+    assertEquals((await queue.drain()).sort(), params);
   }),
+});
+
+Deno.test({
+  name: "the bundled single file publishes to and drains Pub/Sub",
+  ignore: !ok,
+  async fn() {
+    const build = await Deno.makeTempDir();
+    const bundled = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "-o", `${build}/minionize.js`, "cli.ts"],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(bundled.code, 0, new TextDecoder().decode(bundled.stderr));
+    const service = await startPstest();
+    try {
+      const env = {
+        ...service.env,
+        GOOGLE_TOPIC_ID: "t",
+        GOOGLE_SUBSCRIPTION: "s",
+        NO_COLOR: "1",
+      };
+      const run = async (args: string[], stdin = "") => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--quiet", `${build}/minionize.js`, ...args],
+          cwd: build,
+          env,
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const writer = child.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(stdin));
+        await writer.close();
+        const output = await child.output();
+        const decoder = new TextDecoder();
+        return [
+          output.code,
+          decoder.decode(output.stdout),
+          decoder.decode(output.stderr),
+        ];
+      };
+      assertEquals(
+        await run(["publish", "--engine", "google", "--create"], "a\n"),
+        [
+          0,
+          "",
+          "minionize: published 1 param (engine google)\n",
+        ],
+      );
+      assertEquals(
+        await run(["--engine", "google", "--idle-exit", "2", "echo", "hi"]),
+        [0, "hi a\n", ""],
+      );
+    } finally {
+      await service.stop();
+      await Deno.remove(build, { recursive: true });
+    }
+  },
 });
