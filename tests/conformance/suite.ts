@@ -16,7 +16,8 @@
  */
 
 import type { RunningService } from "../services/harness.ts";
-import { ROOT, waitUntil } from "../services/harness.ts";
+import { waitUntil } from "../services/harness.ts";
+import { cliCommand } from "../_cli.ts";
 
 /** A fresh, empty queue of one engine, for one case. */
 export interface ConformanceQueue {
@@ -77,14 +78,7 @@ function spawn(
   cwd: string,
   input = "",
 ): Minion {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, ...args],
-    env,
-    cwd,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = cliCommand(args, { env, cwd, stdin: input }).spawn();
   const finished = (async () => {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(input));
