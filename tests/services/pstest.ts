@@ -7,7 +7,7 @@
  * @module
  */
 
-import { PubSub } from "@google-cloud/pubsub";
+import { PubSub, v1 } from "@google-cloud/pubsub";
 import {
   available,
   CACHE,
@@ -105,7 +105,6 @@ export async function createQueue(
     }),
   });
   const drain = async (subscription: string) => {
-    const { v1 } = await import("@google-cloud/pubsub");
     const client = new v1.SubscriberClient(
       await pubsub.getClientConfig() as ConstructorParameters<
         typeof v1.SubscriberClient
