@@ -34,6 +34,7 @@ export type {
   Env,
   EventBase,
   JsonValue,
+  LineFormat,
   MinionEvent,
   MinionEventMap,
   Outcome,

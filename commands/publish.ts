@@ -8,7 +8,7 @@
 
 // deno-lint-ignore-file no-console
 import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
-import type { Env, JsonValue } from "../core/contracts.ts";
+import type { Env, JsonValue, LineFormat } from "../core/contracts.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
 import { readLines } from "../core/lines.ts";
@@ -32,8 +32,8 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
     help:
       "publish every combination of these levels (repeat for more parameters)",
   },
-  { long: "--json", help: "each line is a JSON value" },
-  { long: "--lines", help: "each line is a text param" },
+  { long: "--json", help: "each line is a JSON value (an error otherwise)" },
+  { long: "--lines", help: "each line is a text param, as written" },
   {
     long: "--create",
     help: "create the queue (topic, subscription, ...) when it does not exist",
@@ -49,9 +49,10 @@ export function publishHelp(): string {
 
 Puts params onto a queue: one per non-blank line of FILE (standard input
 when FILE is absent or -), or one per combination of the --param levels.
-Lines are JSON values when the engine's decoder is json (e.g.
-GOOGLE_DECODER=json), text otherwise; --json or --lines says it outright.
-Nothing is published when a line is not valid JSON.
+Lines are read the way the engine's minions will: JSON values under a json
+decoder (e.g. GOOGLE_DECODER=json), text under identity; for execo a line
+that reads as JSON is that value, any other line text. --json or --lines
+says it outright; with --json nothing is published when a line is not JSON.
 
 Options (each also read from the variable in brackets, or from .env):
 ${formatOptions(PUBLISH_OPTIONS)}`;
@@ -102,7 +103,7 @@ function engineName(env: Env): string {
 
 async function readInput(
   source: string,
-  json: boolean,
+  format: LineFormat,
 ): Promise<JsonValue[]> {
   let stream: ReadableStream<Uint8Array>;
   if (source === "-") stream = Deno.stdin.readable;
@@ -124,13 +125,17 @@ async function readInput(
   for await (const line of readLines(stream)) {
     number++;
     if (line.trim() === "") continue;
-    if (!json) {
+    if (format === "lines") {
       params.push(line);
       continue;
     }
     try {
       params.push(JSON.parse(line) as JsonValue);
     } catch (error) {
+      if (format === "auto") {
+        params.push(line);
+        continue;
+      }
       const where = source === "-" ? "standard input" : `'${source}'`;
       throw new ConfigError(
         "FILE",
@@ -196,12 +201,14 @@ export async function publish(args: readonly string[]): Promise<number> {
       `Cannot publish: engine '${engine}' takes no params from minionize publish; fill its queue with its own tools`,
     );
   }
-  const decoderVariable = `${engine.toUpperCase()}_DECODER`;
-  const json = flags.has("--json") ||
-    (!flags.has("--lines") && env[decoderVariable]?.trim() === "json");
+  const format: LineFormat = flags.has("--json")
+    ? "json"
+    : flags.has("--lines")
+    ? "lines"
+    : plugin.lineFormat?.(env) ?? "auto";
   const params = paramOptions.length > 0
     ? product(parseParamOptions(paramOptions))
-    : await readInput(rest[0] ?? "-", json);
+    : await readInput(rest[0] ?? "-", format);
   const count = await plugin.publish(iterate(params), {
     env,
     create: flags.has("--create"),

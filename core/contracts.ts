@@ -109,7 +109,21 @@ export interface EnginePlugin {
     params: AsyncIterable<JsonValue>,
     options: PublishOptions,
   ): Promise<number>;
+  /**
+   * How `minionize publish` reads input lines for this queue when neither
+   * `--json` nor `--lines` is given. An engine whose messages are text read
+   * by a decoder implements it (`json` under a JSON decoder, `lines` under
+   * `identity`), so that each line reaches minions as written.
+   * @default {"auto": a line that reads as JSON is that value, else text}
+   */
+  lineFormat?(env: Env): LineFormat;
 }
+
+/**
+ * How input lines become params: `json` (each line a JSON value), `lines`
+ * (each line a text param) or `auto` (JSON when it parses, else text).
+ */
+export type LineFormat = "json" | "lines" | "auto";
 
 /** Why a task's signal was aborted. */
 export type StopReason = "timeout" | "shutdown";

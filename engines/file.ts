@@ -154,4 +154,11 @@ async function publish(
 }
 
 /** The `file` engine plug-in. */
-export const fileEngine: EnginePlugin = { open, publish };
+export const fileEngine: EnginePlugin = {
+  open,
+  publish,
+  lineFormat: (env) =>
+    readChoice(env, "FILE_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};

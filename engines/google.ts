@@ -303,4 +303,11 @@ async function publish(
 }
 
 /** The `google` engine plug-in. */
-export const googleEngine: EnginePlugin = { open, publish };
+export const googleEngine: EnginePlugin = {
+  open,
+  publish,
+  lineFormat: (env) =>
+    readChoice(env, "GOOGLE_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};

@@ -170,3 +170,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test("publish adds lines to an execo sweep as JSON when they read as JSON", async () => {
+  const dir = await tempDir();
+  const env = { EXECO_PERSISTENCE_DIR: `${dir}/sweep` };
+  const result = await minionize(
+    ["publish", "--engine", "execo", "--create"],
+    env,
+    '1\nsome text\n{"a": [1, 2]}\n"quoted"\n',
+  );
+  assertEquals(result.code, 0, `exit (${result.stderr})`);
+  const listed = await minionize(["sweep", "list"], env);
+  assertEquals(listed.code, 0, `sweep list (${listed.stderr})`);
+  assertEquals(listed.stdout.trim().split("\n").sort(), [
+    '"quoted"',
+    '"some text"',
+    "1",
+    '{"a":[1,2]}',
+  ]);
+});
