@@ -113,11 +113,8 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   await Deno.mkdir(`${CACHE}/logs`, { recursive: true });
   const log = `${CACHE}/logs/${name}-${Date.now()}.log`;
-  const file = await Deno.open(log, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
+  await Deno.writeTextFile(log, "");
+  const file = await Deno.open(log, { append: true });
   const child = new Deno.Command(command, {
     args,
     ...(options.env ? { env: options.env } : {}),
@@ -127,10 +124,17 @@ export async function spawnServer(
     stderr: "piped",
     detached: true,
   }).spawn();
-  const done = Promise.all([
-    child.stdout.pipeTo(file.writable, { preventClose: true }),
-    child.stderr.pipeTo(file.writable, { preventClose: true }),
-  ]).catch(() => {}).finally(() => file.close());
+  // Written chunk by chunk as it comes (a stream piped into the file showed
+  // nothing until the server exited), from both streams into one handle.
+  const copy = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      for (let at = 0; at < chunk.length;) {
+        at += await file.write(chunk.subarray(at));
+      }
+    }
+  };
+  const done = Promise.all([copy(child.stdout), copy(child.stderr)])
+    .catch(() => {}).finally(() => file.close());
   const kill = (signal: Deno.Signal) => {
     try {
       Deno.kill(-child.pid, signal);
