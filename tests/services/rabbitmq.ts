@@ -26,8 +26,14 @@ export function rabbitmqAvailable(): boolean {
   return available(SERVER, INSTALL) && available("epmd", INSTALL);
 }
 
+/** A running node, with `rabbitmqctl` pointed at it. */
+export interface RunningRabbitmq extends RunningService {
+  /** Runs `rabbitmqctl ARGS` against this node; resolves to its output. */
+  ctl(...args: string[]): Promise<string>;
+}
+
 /** Starts a fresh node; `env.AMQP_URL` points at it. */
-export async function startRabbitmq(): Promise<RunningService> {
+export async function startRabbitmq(): Promise<RunningRabbitmq> {
   const dir = await Deno.makeTempDir({ prefix: "minionize-rabbitmq-" });
   const port = freePort();
   const distPort = freePort();
@@ -99,5 +105,19 @@ export async function startRabbitmq(): Promise<RunningService> {
   return {
     env: { AMQP_URL: `amqp://guest:guest@127.0.0.1:${port}` },
     stop,
+    async ctl(...args) {
+      const out = await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
+        args: ["-q", ...args],
+        env,
+        stdin: "null",
+      }).output();
+      const text = new TextDecoder();
+      if (!out.success) {
+        throw new Error(
+          `rabbitmqctl ${args.join(" ")} failed: ${text.decode(out.stderr)}`,
+        );
+      }
+      return text.decode(out.stdout);
+    },
   };
 }

@@ -1,0 +1,82 @@
+/**
+ * Helpers for engine tests that run real minion processes: small shell
+ * programs that log what they ran, and the CLI spawned on an engine.
+ *
+ * @module
+ */
+
+import { ROOT } from "../services/harness.ts";
+
+/** A program that appends `MINION_PARAM MINION_ATTEMPT` to `log`, then runs `then`. */
+export async function loggingProgram(
+  dir: string,
+  log: string,
+  then = "exit 0",
+): Promise<string> {
+  const path = `${dir}/program-${crypto.randomUUID().slice(0, 8)}.sh`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\necho "$MINION_PARAM $MINION_ATTEMPT $$" >> '${log}'\n${then}\n`,
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
+/** The lines of `path` (none when it does not exist yet). */
+export async function linesOf(path: string): Promise<string[]> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "");
+  } catch {
+    return [];
+  }
+}
+
+/** A minion process: the CLI run on `args` with `env` added. */
+export interface MinionProcess {
+  child: Deno.ChildProcess;
+  /** Exit code and combined output, once it exited. */
+  result(): Promise<{ code: number; output: string }>;
+}
+
+/** Spawns `deno run -A cli.ts ARGS` with `env` over the test's environment. */
+export function spawnMinion(
+  env: Record<string, string>,
+  args: string[],
+): MinionProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", `${ROOT}cli.ts`, ...args],
+    env,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  return {
+    child,
+    async result() {
+      const { code, stdout, stderr } = await output;
+      const text = new TextDecoder();
+      return { code, output: text.decode(stdout) + text.decode(stderr) };
+    },
+  };
+}
+
+/** Resolves once `check` is true, polling every 100 ms; throws after `ms`. */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  ms = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A param log line's param and attempt, e.g. `7 2 1234` → `["7", 2]`. */
+export function parseLine(line: string): { param: string; attempt: number } {
+  const [param = "", attempt = "0"] = line.split(" ");
+  return { param, attempt: Number(attempt) };
+}

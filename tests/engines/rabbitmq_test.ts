@@ -1,0 +1,308 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+} from "../_assert.ts";
+import { Buffer } from "node:buffer";
+import * as amqp from "amqplib";
+import { rabbitmqEngine } from "../../engines/rabbitmq.ts";
+import type { Env, JsonValue } from "../../core/contracts.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { runMinion } from "../../core/minion.ts";
+import { freePort } from "../services/harness.ts";
+import { rabbitmqAvailable, startRabbitmq } from "../services/rabbitmq.ts";
+import {
+  eventually,
+  linesOf,
+  loggingProgram,
+  parseLine,
+  spawnMinion,
+} from "./_minions.ts";
+
+const ok = rabbitmqAvailable();
+
+async function* each<T>(values: T[]): AsyncIterable<T> {
+  yield* values;
+}
+
+/** A fresh queue's settings on `server`. */
+function queueEnv(base: Record<string, string>): Record<string, string> {
+  return { ...base, AMQP_QUEUE: `q-${crypto.randomUUID().slice(0, 8)}` };
+}
+
+/** Drains the queue named in `env` in-process with `process`. */
+async function drain(
+  env: Env,
+  process: (param: JsonValue, attempt: number) => Promise<void> | void,
+  options: { retries?: number; concurrency?: number; dryRun?: boolean } = {},
+) {
+  const concurrency = options.concurrency ?? 2;
+  const engine = await rabbitmqEngine.open({
+    env,
+    concurrency,
+    dryRun: options.dryRun ?? false,
+  });
+  try {
+    return await runMinion({
+      engine,
+      callback: {
+        process: (param, context) => process(param, context.attempt),
+      },
+      concurrency,
+      retries: options.retries ?? 0,
+      idleExitMs: 1500,
+      dryRun: options.dryRun ?? false,
+      print: () => {},
+      warn: () => {},
+    });
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The messages of `queue`, taken off it. */
+async function takeAll(url: string, queue: string): Promise<amqp.Message[]> {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    const messages: amqp.Message[] = [];
+    while (true) {
+      const msg = await channel.get(queue, { noAck: true });
+      if (msg === false) return messages;
+      messages.push(msg);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+Deno.test({
+  name: "rabbitmq engine against a real RabbitMQ node",
+  ignore: !ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const server = await startRabbitmq();
+    const dir = await Deno.makeTempDir({ prefix: "minionize-rabbitmq-test-" });
+    try {
+      await t.step(
+        "three minion processes drain 500 params and lose none",
+        async () => {
+          const env = queueEnv(server.env);
+          const params = Array.from({ length: 500 }, (_, i) => i);
+          assertEquals(
+            await rabbitmqEngine.publish!(each(params), { env, create: true }),
+            500,
+          );
+          const log = `${dir}/500.log`;
+          const program = await loggingProgram(dir, log);
+          const minions = [1, 2, 3].map(() =>
+            spawnMinion(
+              { ...env, MINION_ENGINE: "rabbitmq" },
+              ["-j", "4", "--idle-exit", "4", program],
+            )
+          );
+          for (const minion of minions) {
+            const { code, output } = await minion.result();
+            assertEquals(code, 0, output);
+          }
+          const seen = (await linesOf(log)).map((l) => parseLine(l).param);
+          assertEquals(seen.length, 500);
+          assertEquals(new Set(seen).size, 500);
+        },
+      );
+
+      await t.step(
+        "--retries 2 runs a failing param 3 times, then dead-letters it with the error",
+        async () => {
+          const env = queueEnv(server.env);
+          await rabbitmqEngine.publish!(each(["bad"]), { env, create: true });
+          const attempts: number[] = [];
+          const summary = await drain(env, (_param, attempt) => {
+            attempts.push(attempt);
+            throw new Error("boom");
+          }, { retries: 2 });
+          assertEquals(attempts, [1, 2, 3]);
+          assertEquals([summary.failed, summary.retried], [1, 2]);
+          const dead = await takeAll(
+            server.env.AMQP_URL!,
+            `${env.AMQP_QUEUE}.failed`,
+          );
+          assertEquals(dead.length, 1);
+          assertEquals(dead[0]!.content.toString(), '"bad"');
+          assertEquals(dead[0]!.properties.headers?.["x-minion-error"], "boom");
+          assertEquals(
+            await takeAll(server.env.AMQP_URL!, env.AMQP_QUEUE!),
+            [],
+          );
+        },
+      );
+
+      await t.step(
+        "a message that is not JSON is reported failed without running",
+        async () => {
+          const env = queueEnv(server.env);
+          await rabbitmqEngine.publish!(each([1]), { env, create: true });
+          const connection = await amqp.connect(server.env.AMQP_URL!);
+          const channel = await connection.createConfirmChannel();
+          channel.sendToQueue(env.AMQP_QUEUE!, Buffer.from("{oops"));
+          await channel.waitForConfirms();
+          await connection.close();
+          const ran: JsonValue[] = [];
+          const summary = await drain(env, (param) => void ran.push(param));
+          assertEquals(ran, [1]);
+          assertEquals([summary.done, summary.failed], [1, 1]);
+          const dead = await takeAll(
+            server.env.AMQP_URL!,
+            `${env.AMQP_QUEUE}.failed`,
+          );
+          assertEquals(dead.map((m) => m.content.toString()), ["{oops"]);
+          assertMatch(
+            String(dead[0]!.properties.headers?.["x-minion-error"]),
+            /not JSON/,
+          );
+        },
+      );
+
+      await t.step("a dry run consumes nothing", async () => {
+        const env = queueEnv(server.env);
+        await rabbitmqEngine.publish!(each(["a", "b", "c"]), {
+          env,
+          create: true,
+        });
+        const ran: JsonValue[] = [];
+        const engine = await rabbitmqEngine.open({
+          env,
+          concurrency: 2,
+          dryRun: true,
+        });
+        const printed: string[] = [];
+        try {
+          await runMinion({
+            engine,
+            callback: { process: (param) => void ran.push(param) },
+            concurrency: 2,
+            dryRun: true,
+            print: (line) => printed.push(line),
+          });
+        } finally {
+          await engine.close();
+        }
+        assertEquals(ran, []);
+        assertEquals(printed.sort(), ["a", "b", "c"]);
+        const left = await takeAll(server.env.AMQP_URL!, env.AMQP_QUEUE!);
+        assertEquals(left.length, 3);
+      });
+
+      await t.step(
+        "a param of a minion stopped by SIGTERM goes to another minion, its attempt not counted",
+        async () => {
+          const env = queueEnv(server.env);
+          await rabbitmqEngine.publish!(each(["slow"]), { env, create: true });
+          const log = `${dir}/term.log`;
+          const program = await loggingProgram(dir, log, "exec sleep 60");
+          const minion = spawnMinion(
+            { ...env, MINION_ENGINE: "rabbitmq" },
+            ["--grace", "1", program],
+          );
+          await eventually(
+            "the task started",
+            async () => (await linesOf(log)).length === 1,
+          );
+          minion.child.kill("SIGTERM");
+          const { code, output } = await minion.result();
+          assertEquals(code, 143, output);
+          const attempts: number[] = [];
+          const summary = await drain(env, (_p, attempt) => {
+            attempts.push(attempt);
+          });
+          assertEquals(summary.done, 1);
+          assertEquals(attempts, [1]);
+        },
+      );
+
+      await t.step(
+        "a param of a minion killed with SIGKILL is redelivered",
+        async () => {
+          const env = queueEnv(server.env);
+          await rabbitmqEngine.publish!(each(["doomed"]), {
+            env,
+            create: true,
+          });
+          const log = `${dir}/kill.log`;
+          const program = await loggingProgram(dir, log, "exec sleep 60");
+          const minion = spawnMinion(
+            { ...env, MINION_ENGINE: "rabbitmq" },
+            [program],
+          );
+          await eventually(
+            "the task started",
+            async () => (await linesOf(log)).length === 1,
+          );
+          minion.child.kill("SIGKILL");
+          // The program outlives its minion (and holds its output open).
+          Deno.kill(Number((await linesOf(log))[0]!.split(" ")[2]), "SIGKILL");
+          await minion.result();
+          const attempts: number[] = [];
+          const summary = await drain(env, (_p, attempt) => {
+            attempts.push(attempt);
+          });
+          assertEquals(summary.done, 1);
+          assertEquals(attempts, [2]);
+        },
+      );
+
+      await t.step(
+        "a minion whose connection drops reconnects and finishes the queue",
+        async () => {
+          const env = queueEnv(server.env);
+          const params = Array.from({ length: 40 }, (_, i) => i);
+          await rabbitmqEngine.publish!(each(params), { env, create: true });
+          const done = new Set<JsonValue>();
+          let dropped = false;
+          const summary = await drain(env, async (param) => {
+            if (done.size === 10 && !dropped) {
+              dropped = true;
+              await server.ctl("close_all_connections", "test");
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            done.add(param);
+          });
+          assert(dropped);
+          assertEquals(done.size, 40);
+          assert(summary.done >= 40);
+        },
+      );
+
+      await t.step(
+        "an unreachable server is a ConfigError naming the URL",
+        async () => {
+          const url = `amqp://guest:secret@127.0.0.1:${freePort()}`;
+          const error = await assertRejects(
+            () =>
+              rabbitmqEngine.open({
+                env: { AMQP_URL: url },
+                concurrency: 1,
+                dryRun: false,
+              }),
+            ConfigError,
+          );
+          assertMatch(error.message, /AMQP_URL 'amqp:\/\/guest:\*\*\*@127/);
+          assert(!error.message.includes("secret"));
+          const minion = spawnMinion(
+            { AMQP_URL: url, MINION_ENGINE: "rabbitmq" },
+            ["true"],
+          );
+          const { code, output } = await minion.result();
+          assertEquals(code, 2);
+          assertEquals(output.trim().split("\n").length, 1, output);
+          assertMatch(output, /^minionize: error: Cannot connect to RabbitMQ/);
+        },
+      );
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
