@@ -13,6 +13,7 @@ export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
   execo: async () => (await import("../engines/execo/mod.ts")).execoEngine,
   file: async () => (await import("../engines/file.ts")).fileEngine,
   google: async () => (await import("../engines/google.ts")).googleEngine,
+  kafka: async () => (await import("../engines/kafka.ts")).kafkaEngine,
   rabbitmq: async () => (await import("../engines/rabbitmq.ts")).rabbitmqEngine,
 };
 

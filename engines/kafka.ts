@@ -1,0 +1,486 @@
+/**
+ * Engine `kafka`: params are the records of a Kafka topic, shared out by a
+ * consumer group (each partition read by one minion at a time). Kafka keeps
+ * one offset per partition and no per-message acks, so the engine tracks
+ * which records of each partition are still running and commits, about
+ * every second, only up to the lowest unfinished one: at-least-once, and a
+ * minion that dies leaves its partitions, from its last commit, to the
+ * others once its session times out.
+ *
+ * - failure with attempts left: a copy goes to the retry topic (read by the
+ *   same group) with its `minion-attempt` header one higher;
+ * - failure for good, or a record that is not JSON: a copy goes to the dead
+ *   letter topic with `minion-error`, `minion-attempt` and where it came
+ *   from in its headers;
+ * - SIGTERM: unfinished records are copied to the retry topic with their
+ *   attempt unchanged, so whoever reads it next runs them, uncounted;
+ * - a dead minion: its partitions resume from the last commit elsewhere
+ *   (Kafka counts nothing, so that run is not counted either).
+ *
+ * Client: `@platformatic/kafka`, a maintained pure-JS client that speaks the
+ * protocol versions Kafka 4 requires (KafkaJS, without a release since
+ * 2023, predates them).
+ *
+ * Settings: `KAFKA_BROKERS` (comma-separated `host:port`, default
+ * `localhost:9092`), `KAFKA_TOPIC` (default `minionize`), `KAFKA_GROUP`
+ * (default `minionize`), `KAFKA_RETRY_TOPIC` (default `<topic>.retry`),
+ * `KAFKA_DEAD_LETTER_TOPIC` (default `<topic>.failed`), `KAFKA_PARTITIONS`
+ * (partitions of topics the engine creates, default 12),
+ * `KAFKA_SESSION_TIMEOUT` (seconds before a silent minion's partitions move,
+ * default 30), `KAFKA_CLIENT_ID` (default `minionize`), `KAFKA_DECODER`
+ * (`json`, the default, or `identity`).
+ *
+ * @module
+ */
+
+import {
+  Admin,
+  Consumer,
+  type Message,
+  type MessagesStream,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from "@platformatic/kafka";
+import type {
+  Delivery,
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+  JsonValue,
+  PublishOptions,
+} from "../core/contracts.ts";
+import { readInteger, readSeconds } from "../core/config.ts";
+import { readChoice } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
+import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+
+/** Header of a copy: the attempt it will be. */
+const ATTEMPT = "minion-attempt";
+
+interface Settings {
+  brokers: string[];
+  topic: string;
+  group: string;
+  retryTopic: string;
+  deadTopic: string;
+  partitions: number;
+  sessionMs: number;
+  clientId: string;
+  decoder: Decoder;
+}
+
+function readSettings(env: Env): Settings {
+  const text = env.KAFKA_BROKERS?.trim() || "localhost:9092";
+  const brokers = text.split(",").map((b) => b.trim()).filter((b) => b);
+  for (const broker of brokers) {
+    if (!/^[^:/\s]+:[0-9]+$/.test(broker)) {
+      throw new ConfigError(
+        "KAFKA_BROKERS",
+        `KAFKA_BROKERS is '${text}': '${broker}' is not host:port; give a comma-separated list, e.g. KAFKA_BROKERS=kafka1:9092,kafka2:9092`,
+      );
+    }
+  }
+  const topic = env.KAFKA_TOPIC?.trim() || "minionize";
+  return {
+    brokers,
+    topic,
+    group: env.KAFKA_GROUP?.trim() || "minionize",
+    retryTopic: env.KAFKA_RETRY_TOPIC?.trim() || `${topic}.retry`,
+    deadTopic: env.KAFKA_DEAD_LETTER_TOPIC?.trim() || `${topic}.failed`,
+    partitions: readInteger(env, "KAFKA_PARTITIONS", 1) ?? 12,
+    sessionMs: readSeconds(env, "KAFKA_SESSION_TIMEOUT") ?? 30_000,
+    clientId: env.KAFKA_CLIENT_ID?.trim() || "minionize",
+    decoder: readChoice(env, "KAFKA_DECODER", DECODERS, "json"),
+  };
+}
+
+function message(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return message(error.errors[error.errors.length - 1]);
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Creates the missing topics (`create`), or says which is missing. Doubles
+ * as the reachability check: an unreachable cluster is a settings error.
+ */
+async function ensureTopics(settings: Settings, create: boolean) {
+  const admin = new Admin({
+    clientId: settings.clientId,
+    bootstrapBrokers: settings.brokers,
+    retries: 1,
+    connectTimeout: 5_000,
+    timeout: 10_000,
+  });
+  try {
+    let existing: string[];
+    try {
+      existing = await admin.listTopics();
+    } catch (error) {
+      throw new ConfigError(
+        "KAFKA_BROKERS",
+        `Cannot reach Kafka at KAFKA_BROKERS '${settings.brokers.join(",")}': ${
+          message(error)
+        }; check that the brokers run and that this host can reach the address they advertise`,
+        { cause: error },
+      );
+    }
+    const wanted = [settings.topic, settings.retryTopic, settings.deadTopic];
+    const missing = wanted.filter((topic) => !existing.includes(topic));
+    if (missing.length === 0) return;
+    if (!create) {
+      throw new ConfigError(
+        "KAFKA_TOPIC",
+        `Cannot publish: Kafka topic '${missing[0]}' does not exist at '${
+          settings.brokers.join(",")
+        }'; create it with 'minionize publish --create', or check KAFKA_TOPIC`,
+      );
+    }
+    try {
+      await admin.createTopics({
+        topics: missing,
+        partitions: settings.partitions,
+        replicas: -1, // the cluster's default
+      });
+    } catch (error) {
+      // Another minion may have created them meanwhile.
+      const now = await admin.listTopics();
+      if (!missing.every((topic) => now.includes(topic))) throw error;
+    }
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+function newProducer(
+  settings: Settings,
+): Producer<string, string, string, string> {
+  return new Producer({
+    clientId: settings.clientId,
+    bootstrapBrokers: settings.brokers,
+    serializers: stringSerializers,
+    retries: 10,
+  });
+}
+
+type Record = Message<string, string, string, string>;
+
+/** What this minion knows of one partition it reads. */
+interface PartitionState {
+  /** Offsets handed out and not finished yet. */
+  running: Set<bigint>;
+  /** One past the highest offset handed out. */
+  next: bigint;
+  /** The offset last committed. */
+  committed: bigint;
+  leaderEpoch: number;
+}
+
+const key = (topic: string, partition: number) => `${topic}:${partition}`;
+
+/** Opens the topic for consuming. */
+async function open(options: EngineOptions): Promise<Engine> {
+  const settings = readSettings(options.env);
+  await ensureTopics(settings, true);
+  const topics = [settings.topic, settings.retryTopic];
+  const producer = newProducer(settings);
+  // A dry run reads in a group of its own, from the real group's commits,
+  // and commits nothing.
+  const consumer = new Consumer({
+    clientId: settings.clientId,
+    groupId: options.dryRun
+      ? `${settings.group}.dry-run.${crypto.randomUUID()}`
+      : settings.group,
+    bootstrapBrokers: settings.brokers,
+    deserializers: stringDeserializers,
+    sessionTimeout: settings.sessionMs,
+    heartbeatInterval: Math.max(100, Math.floor(settings.sessionMs / 5)),
+    rebalanceTimeout: Math.max(settings.sessionMs, 10_000),
+    maxWaitTime: 1_000,
+    retries: true, // reconnect for as long as the minion runs
+    retryDelay: 500,
+  });
+
+  const dryEnds = options.dryRun
+    ? await dryRunPlan(settings, consumer)
+    : undefined;
+  const stream: MessagesStream<string, string, string, string> = await consumer
+    .consume({
+      topics,
+      autocommit: false,
+      mode: dryEnds ? "manual" : "committed",
+      fallbackMode: "earliest",
+      highWaterMark: Math.max(16, options.concurrency * 2),
+      ...(dryEnds ? { offsets: dryEnds.starts } : {}),
+    });
+
+  const partitions = new Map<string, PartitionState>();
+  const buffer: Record[] = [];
+  let wake: (() => void) | undefined;
+  let failure: Error | undefined;
+  const notify = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+
+  stream.on("data", (record: Record) => {
+    buffer.push(record);
+    // Kafka has no prefetch: hold the fetched records to about -j.
+    if (buffer.length >= options.concurrency * 2) stream.pause();
+    notify();
+  });
+  stream.on("error", (error: Error) => {
+    failure = error;
+    notify();
+  });
+  // A rebalance: forget partitions that went elsewhere (their unfinished
+  // records will run there again) and records fetched for them.
+  consumer.on("consumer:group:join", (payload) => {
+    const mine = new Set<string>();
+    for (const { topic, partitions: list } of payload.assignments ?? []) {
+      for (const partition of list) mine.add(key(topic, partition));
+    }
+    for (const name of [...partitions.keys()]) {
+      if (!mine.has(name)) partitions.delete(name);
+    }
+    const kept = buffer.filter((r) => mine.has(key(r.topic, r.partition)));
+    buffer.splice(0, buffer.length, ...kept);
+  });
+
+  // Commits, per partition, up to the lowest unfinished record.
+  let committing: Promise<void> = Promise.resolve();
+  const commit = () =>
+    committing = committing.then(async () => {
+      if (dryEnds) return;
+      const offsets = [];
+      for (const [name, state] of partitions) {
+        let low = state.next;
+        for (const offset of state.running) if (offset < low) low = offset;
+        if (low > state.committed) {
+          const [topic = "", partition = "0"] = [
+            name.slice(0, name.lastIndexOf(":")),
+            name.slice(name.lastIndexOf(":") + 1),
+          ];
+          offsets.push({
+            topic,
+            partition: Number(partition),
+            offset: low,
+            leaderEpoch: state.leaderEpoch,
+            state,
+          });
+        }
+      }
+      if (offsets.length === 0) return;
+      try {
+        await consumer.commit({
+          offsets: offsets.map(({ state: _, ...offset }) => offset),
+        });
+        for (const { offset, state } of offsets) state.committed = offset;
+      } catch {
+        // A rebalance or a lost connection: the next round tries again,
+        // and what was not committed runs again elsewhere at worst.
+      }
+    });
+  const timer = setInterval(commit, 1_000);
+
+  const copyTo = async (
+    topic: string,
+    record: Record,
+    headers: { [name: string]: string },
+  ) => {
+    await producer.send({
+      messages: [{
+        topic,
+        value: record.value,
+        ...(record.key === undefined ? {} : { key: record.key }),
+        headers: { ...Object.fromEntries(record.headers), ...headers },
+      }],
+    });
+  };
+
+  const deliveryOf = (record: Record): Delivery | undefined => {
+    const name = key(record.topic, record.partition);
+    let state = partitions.get(name);
+    if (!state) {
+      state = {
+        running: new Set(),
+        next: record.offset,
+        committed: -1n,
+        leaderEpoch: record.leaderEpoch,
+      };
+      partitions.set(name, state);
+    }
+    // After a rebalance the stream reads again from the last commit:
+    // records this minion already handed out are not handed out twice.
+    if (record.offset < state.next) return undefined;
+    state.next = record.offset + 1n;
+    state.leaderEpoch = record.leaderEpoch;
+    if (!dryEnds) state.running.add(record.offset);
+    const owner = state;
+    const finish = () => {
+      owner.running.delete(record.offset);
+      return Promise.resolve();
+    };
+    const attempt = Math.max(1, Number(record.headers.get(ATTEMPT) ?? 1) || 1);
+    const decoded = decode(record.value ?? "", settings.decoder);
+    return {
+      param: decoded.param,
+      attempt,
+      id: `${name}@${record.offset}`,
+      ...(decoded.ok ? {} : { malformed: decoded.error }),
+      ack: finish,
+      nack: async () => {
+        await copyTo(settings.retryTopic, record, {
+          [ATTEMPT]: String(attempt + 1),
+        });
+        await finish();
+      },
+      release: async () => {
+        if (dryEnds) return;
+        await copyTo(settings.retryTopic, record, {
+          [ATTEMPT]: String(attempt),
+        });
+        await finish();
+      },
+      fail: async (reason) => {
+        await copyTo(settings.deadTopic, record, {
+          [ATTEMPT]: String(attempt),
+          "minion-error": reason.slice(0, 4000),
+          "minion-source": `${name}@${record.offset}`,
+        });
+        await finish();
+      },
+    };
+  };
+
+  /** In a dry run: whether every partition was read to where it ended. */
+  const dryDone = () => {
+    if (!dryEnds) return false;
+    for (const [name, end] of dryEnds.ends) {
+      const state = partitions.get(name);
+      const start = dryEnds.starts.find((s) =>
+        key(s.topic, s.partition) === name
+      )?.offset ?? 0n;
+      if ((state?.next ?? start) < end) return false;
+    }
+    return buffer.length === 0;
+  };
+
+  let closed = false;
+  return {
+    name: "kafka",
+    redelivers: true,
+    async next(signal): Promise<Delivery | undefined> {
+      while (true) {
+        if (failure) throw failure;
+        if (signal.aborted || dryDone()) return undefined;
+        const record = buffer.shift();
+        if (buffer.length < options.concurrency && stream.isPaused()) {
+          stream.resume();
+        }
+        if (record) {
+          const delivery = deliveryOf(record);
+          if (delivery) return delivery;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          signal.addEventListener("abort", notify, { once: true });
+          // a dry run ends when it reached the ends seen at its start
+          if (dryEnds) setTimeout(notify, 200);
+        });
+        signal.removeEventListener("abort", notify);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      buffer.length = 0;
+      await commit();
+      await stream.close().catch(() => {});
+      await consumer.close(true).catch(() => {});
+      await producer.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Where a dry run starts (the real group's commits, or the beginning) and
+ * where it stops (the ends of the partitions now).
+ */
+async function dryRunPlan(
+  settings: Settings,
+  probe: Consumer<string, string, string, string>,
+) {
+  const real = new Consumer({
+    clientId: settings.clientId,
+    groupId: settings.group,
+    bootstrapBrokers: settings.brokers,
+    deserializers: stringDeserializers,
+  });
+  try {
+    const topics = [settings.topic, settings.retryTopic];
+    const ends = await probe.listOffsets({ topics });
+    const earliest = await probe.listOffsets({ topics, timestamp: -2n });
+    const committed = await real.listCommittedOffsets({
+      topics: [...ends].map(([topic, list]) => ({
+        topic,
+        partitions: list.map((_, i) => i),
+      })),
+    });
+    const starts: { topic: string; partition: number; offset: bigint }[] = [];
+    const endMap = new Map<string, bigint>();
+    for (const [topic, list] of ends) {
+      list.forEach((end, partition) => {
+        const done = committed.get(topic)?.[partition] ?? -1n;
+        const first = earliest.get(topic)?.[partition] ?? 0n;
+        starts.push({ topic, partition, offset: done >= 0n ? done : first });
+        endMap.set(key(topic, partition), end);
+      });
+    }
+    return { starts, ends: endMap };
+  } finally {
+    await real.close().catch(() => {});
+  }
+}
+
+/** Appends `params` to the topic, one record each, acknowledged by all replicas. */
+async function publish(
+  params: AsyncIterable<JsonValue>,
+  options: PublishOptions,
+): Promise<number> {
+  const settings = readSettings(options.env);
+  await ensureTopics(settings, options.create);
+  const producer = newProducer(settings);
+  try {
+    let count = 0;
+    let batch: { topic: string; value: string }[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await producer.send({ messages: batch });
+      batch = [];
+    };
+    for await (const param of params) {
+      batch.push({
+        topic: settings.topic,
+        value: settings.decoder === "json"
+          ? JSON.stringify(param)
+          : paramText(param),
+      });
+      count++;
+      if (batch.length >= 500) await flush();
+    }
+    await flush();
+    return count;
+  } finally {
+    await producer.close().catch(() => {});
+  }
+}
+
+/** The `kafka` engine plug-in. */
+export const kafkaEngine: EnginePlugin = { open, publish };
