@@ -17,9 +17,9 @@
  * - a dead minion: its partitions resume from the last commit elsewhere
  *   (Kafka counts nothing, so that run is not counted either).
  *
- * Client: `@platformatic/kafka`, a maintained pure-JS client that speaks the
- * protocol versions Kafka 4 requires (KafkaJS, without a release since
- * 2023, predates them).
+ * Client: `@platformatic/kafka`, a maintained pure-JS client tested against
+ * Kafka 3.5 to 4.2 (KafkaJS has had no release since 2023, before Kafka 4
+ * dropped old protocol versions).
  *
  * Settings: `KAFKA_BROKERS` (comma-separated `host:port`, default
  * `localhost:9092`), `KAFKA_TOPIC` (default `minionize`), `KAFKA_GROUP`
@@ -55,6 +55,9 @@ import { readInteger, readSeconds } from "../core/config.ts";
 import { readChoice } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+
+/** Records fetched ahead of the tasks, at most. */
+const HOLD = 1024;
 
 /** Header of a copy: the attempt it will be. */
 const ATTEMPT = "minion-attempt";
@@ -213,7 +216,7 @@ async function open(options: EngineOptions): Promise<Engine> {
       autocommit: false,
       mode: dryEnds ? "manual" : "committed",
       fallbackMode: "earliest",
-      highWaterMark: Math.max(16, options.concurrency * 2),
+      highWaterMark: HOLD,
       ...(dryEnds ? { offsets: dryEnds.starts } : {}),
     });
 
@@ -229,8 +232,10 @@ async function open(options: EngineOptions): Promise<Engine> {
 
   stream.on("data", (record: Record) => {
     buffer.push(record);
-    // Kafka has no prefetch: hold the fetched records to about -j.
-    if (buffer.length >= options.concurrency * 2) stream.pause();
+    // Fetched records are not claimed (a partition is read by one minion
+    // anyway, and commits stop below what was handed out), so holding a
+    // fetch's worth costs nothing; it only bounds memory.
+    if (buffer.length >= HOLD) stream.pause();
     notify();
   });
   stream.on("error", (error: Error) => {
@@ -244,7 +249,9 @@ async function open(options: EngineOptions): Promise<Engine> {
     for (const { topic, partitions: list } of payload.assignments ?? []) {
       for (const partition of list) mine.add(key(topic, partition));
     }
-    for (const name of [...partitions.keys()]) {
+    // A dry run's group is its own: whatever it re-reads after a rejoin,
+    // it has shown already.
+    for (const name of dryEnds ? [] : [...partitions.keys()]) {
       if (!mine.has(name)) partitions.delete(name);
     }
     const kept = buffer.filter((r) => mine.has(key(r.topic, r.partition)));
@@ -379,7 +386,7 @@ async function open(options: EngineOptions): Promise<Engine> {
         if (failure) throw failure;
         if (signal.aborted || dryDone()) return undefined;
         const record = buffer.shift();
-        if (buffer.length < options.concurrency && stream.isPaused()) {
+        if (buffer.length < HOLD / 2 && stream.isPaused()) {
           stream.resume();
         }
         if (record) {

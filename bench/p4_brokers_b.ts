@@ -1,0 +1,177 @@
+/**
+ * P4 (RabbitMQ and Kafka): what the minion loop costs on a broker. For each
+ * engine, 10,000 no-op params drained by one minion (`-j 8`, an in-process
+ * no-op function) next to a plain loop written with the same client library
+ * that only receives and acknowledges (RabbitMQ: prefetch 8, manual acks;
+ * Kafka: a consumer group with the client's own autocommit), on servers
+ * started for the run (3 rounds, medians). Target: minion throughput
+ * ≥ 0.8× the plain loop.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-console
+import * as amqp from "amqplib";
+import { Consumer, stringDeserializers } from "@platformatic/kafka";
+import type { EnginePlugin, JsonValue } from "../core/contracts.ts";
+import { runMinion } from "../core/minion.ts";
+import { kafkaEngine } from "../engines/kafka.ts";
+import { rabbitmqEngine } from "../engines/rabbitmq.ts";
+import { startKafka } from "../tests/services/kafka.ts";
+import { startRabbitmq } from "../tests/services/rabbitmq.ts";
+import { median, printTable } from "./_measure.ts";
+
+const PARAMS = 10_000;
+const JOBS = 8;
+const ROUNDS = 3;
+
+async function* numbers(): AsyncIterable<JsonValue> {
+  for (let i = 0; i < PARAMS; i++) yield i;
+}
+
+/** Seconds for one minion to finish PARAMS no-op params on `env`'s queue. */
+async function minion(
+  plugin: EnginePlugin,
+  env: Record<string, string>,
+): Promise<number> {
+  const started = performance.now();
+  const engine = await plugin.open({ env, concurrency: JOBS, dryRun: false });
+  const stop = new AbortController();
+  let done = 0;
+  let finished = 0;
+  try {
+    await runMinion({
+      engine,
+      callback: { process: () => {} },
+      concurrency: JOBS,
+      signal: stop.signal,
+      reporter: {
+        report(event) {
+          if (event.type === "param.finished" && event.outcome === "done") {
+            if (++done === PARAMS) {
+              finished = performance.now();
+              stop.abort("done");
+            }
+          }
+        },
+        close: () => Promise.resolve(),
+      },
+    });
+  } finally {
+    await engine.close();
+  }
+  return (finished - started) / 1000;
+}
+
+/** Seconds for a bare amqplib consumer to receive and ack PARAMS messages. */
+async function plainRabbitmq(env: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  const connection = await amqp.connect(env.AMQP_URL!);
+  const channel = await connection.createChannel();
+  await channel.prefetch(JOBS);
+  let count = 0;
+  await new Promise<void>((resolve) => {
+    channel.consume(env.AMQP_QUEUE!, (msg) => {
+      if (!msg) return;
+      JSON.parse(msg.content.toString());
+      channel.ack(msg);
+      if (++count === PARAMS) resolve();
+    });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await channel.close();
+  await connection.close();
+  return seconds;
+}
+
+/** Seconds for a bare consumer-group reader to take PARAMS records. */
+async function plainKafka(env: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  const consumer = new Consumer({
+    clientId: "bench",
+    groupId: env.KAFKA_GROUP!,
+    bootstrapBrokers: [env.KAFKA_BROKERS!],
+    deserializers: stringDeserializers,
+    maxWaitTime: 1_000,
+  });
+  const stream = await consumer.consume({
+    topics: [env.KAFKA_TOPIC!],
+    mode: "committed",
+    fallbackMode: "earliest",
+    autocommit: 1_000,
+  });
+  let count = 0;
+  for await (const record of stream) {
+    JSON.parse(record.value ?? "null");
+    if (++count === PARAMS) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await stream.close();
+  await consumer.close(true);
+  return seconds;
+}
+
+const rabbit = await startRabbitmq();
+const kafka = await startKafka();
+const rows: (string | number)[][] = [[
+  "engine",
+  "plain loop s",
+  "minion -j8 s",
+  "minion / plain (throughput)",
+]];
+const verdicts: string[] = [];
+try {
+  const cases: [
+    string,
+    EnginePlugin,
+    (round: number) => Record<string, string>,
+    (env: Record<string, string>) => Promise<number>,
+  ][] = [
+    ["rabbitmq", rabbitmqEngine, (round) => ({
+      ...rabbit.env,
+      AMQP_QUEUE: `bench-${round}`,
+    }), plainRabbitmq],
+    ["kafka", kafkaEngine, (round) => ({
+      ...kafka.env,
+      KAFKA_TOPIC: `bench-${round}`,
+      KAFKA_GROUP: `bench-${round}`,
+      KAFKA_PARTITIONS: "6",
+    }), plainKafka],
+  ];
+  for (const [name, plugin, envOf, plain] of cases) {
+    const plainTimes: number[] = [];
+    const minionTimes: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // Same queue, same data for both: a group/queue each.
+      const a = envOf(round * 2);
+      const b = envOf(round * 2 + 1);
+      await plugin.publish!(numbers(), { env: a, create: true });
+      await plugin.publish!(numbers(), { env: b, create: true });
+      // Alternate who goes first, so neither always meets a colder server.
+      if (round % 2 === 0) {
+        plainTimes.push(await plain(a));
+        minionTimes.push(await minion(plugin, b));
+      } else {
+        minionTimes.push(await minion(plugin, b));
+        plainTimes.push(await plain(a));
+      }
+    }
+    const p = median(plainTimes);
+    const m = median(minionTimes);
+    const ratio = p / m;
+    rows.push([name, p.toFixed(2), m.toFixed(2), ratio.toFixed(2)]);
+    verdicts.push(
+      `${name}: minion throughput = ${
+        ratio.toFixed(2)
+      }× the plain loop (target ≥ 0.80): ${ratio >= 0.8 ? "met" : "NOT met"}`,
+    );
+  }
+} finally {
+  await rabbit.stop();
+  await kafka.stop();
+}
+console.log(
+  `P4 (RabbitMQ, Kafka): ${PARAMS} no-op params, ${JOBS} in flight, ${ROUNDS} rounds, medians`,
+);
+printTable(rows);
+for (const line of verdicts) console.log(line);
