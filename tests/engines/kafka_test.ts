@@ -290,6 +290,27 @@ Deno.test({
       );
 
       await t.step(
+        "a minion rides out a broker restart and finishes the topic",
+        async () => {
+          const env = queueEnv(server.env);
+          const params = Array.from({ length: 40 }, (_, i) => i);
+          await kafkaEngine.publish!(each(params), { env, create: true });
+          const done = new Set<JsonValue>();
+          let restarted = false;
+          await drain(env, async (param) => {
+            if (done.size === 10 && !restarted) {
+              restarted = true;
+              await server.restart();
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            done.add(param);
+          }, { idleMs: 12_000 });
+          assert(restarted);
+          assertEquals(done.size, 40);
+        },
+      );
+
+      await t.step(
         "an unreachable server is a ConfigError naming the URL",
         async () => {
           const brokers = `127.0.0.1:${freePort()}`;

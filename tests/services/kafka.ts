@@ -12,6 +12,7 @@ import {
   freePort,
   listening,
   type RunningService,
+  type ServerProcess,
   spawnServer,
   tail,
   waitUntil,
@@ -48,12 +49,18 @@ logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
 `;
 
+/** A running broker that can be restarted on the same storage and ports. */
+export interface RunningKafka extends RunningService {
+  /** Stops the broker and starts it again, its data kept. */
+  restart(): Promise<void>;
+}
+
 /**
  * Starts a fresh single-node cluster; `env.KAFKA_BROKERS` points at it.
  * The group coordinator accepts session timeouts down to 1 s, so tests can
  * make a dead consumer's partitions move quickly.
  */
-export async function startKafka(): Promise<RunningService> {
+export async function startKafka(): Promise<RunningKafka> {
   const dir = await Deno.makeTempDir({ prefix: "minionize-kafka-" });
   const port = freePort();
   const controller = freePort();
@@ -117,32 +124,52 @@ export async function startKafka(): Promise<RunningService> {
       `Kafka storage format failed: ${new TextDecoder().decode(format.stderr)}`,
     );
   }
-  const server = await spawnServer("kafka", "java", [
-    ...java,
-    "kafka.Kafka",
-    properties,
-  ], { env, cwd: dir });
-  const stop = async () => {
-    await server.stop(15_000);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  let server: ServerProcess | undefined;
+  const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  // Starts the broker on the formatted storage; ready once it logged so.
+  const boot = async () => {
+    const started = await spawnServer("kafka", "java", [
+      ...java,
+      "kafka.Kafka",
+      properties,
+    ], { env, cwd: dir });
+    server = started;
+    let exited = false;
+    started.child.status.then(() => exited = true);
+    try {
+      await waitUntil(
+        "Kafka",
+        async () =>
+          exited || (await listening(port) &&
+            (await Deno.readTextFile(started.log)).includes(
+              "Kafka Server started",
+            )),
+        120_000,
+      );
+      if (exited) throw new Error("Kafka exited during start");
+    } catch (error) {
+      const log = await tail(started.log);
+      await started.stop(15_000);
+      throw new Error(`${(error as Error).message}:\n${log}`, {
+        cause: error,
+      });
+    }
   };
-  let exited = false;
-  server.child.status.then(() => exited = true);
   try {
-    await waitUntil(
-      "Kafka",
-      async () =>
-        exited || (await listening(port) &&
-          (await Deno.readTextFile(server.log)).includes(
-            "Kafka Server started",
-          )),
-      120_000,
-    );
-    if (exited) throw new Error("Kafka exited during start");
+    await boot();
   } catch (error) {
-    const log = await tail(server.log);
-    await stop();
-    throw new Error(`${(error as Error).message}:\n${log}`, { cause: error });
+    await remove();
+    throw error;
   }
-  return { env: { KAFKA_BROKERS: `127.0.0.1:${port}` }, stop };
+  return {
+    env: { KAFKA_BROKERS: `127.0.0.1:${port}` },
+    async stop() {
+      await server?.stop(15_000);
+      await remove();
+    },
+    async restart() {
+      await server?.stop(15_000);
+      await boot();
+    },
+  };
 }
