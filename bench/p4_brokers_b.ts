@@ -111,6 +111,41 @@ async function plainKafka(env: Record<string, string>): Promise<number> {
   return seconds;
 }
 
+/**
+ * Seconds for the minion loop alone to run PARAMS no-op params from an
+ * in-memory engine: the floor under any broker engine.
+ */
+async function coreLoop(): Promise<number> {
+  let n = 0;
+  const settle = () => Promise.resolve();
+  const started = performance.now();
+  await runMinion({
+    engine: {
+      name: "memory",
+      redelivers: true,
+      next: () =>
+        Promise.resolve(
+          n < PARAMS
+            ? {
+              param: n++,
+              attempt: 1,
+              id: String(n),
+              ack: settle,
+              nack: settle,
+              release: settle,
+              fail: settle,
+            }
+            : undefined,
+        ),
+      close: settle,
+    },
+    callback: { process: () => {} },
+    concurrency: JOBS,
+    reporter: { report: () => {}, close: settle },
+  });
+  return (performance.now() - started) / 1000;
+}
+
 const rabbit = await startRabbitmq();
 const kafka = await startKafka();
 const rows: (string | number)[][] = [[
@@ -170,6 +205,10 @@ try {
   await rabbit.stop();
   await kafka.stop();
 }
+const floors: number[] = [];
+for (let round = 0; round < ROUNDS; round++) floors.push(await coreLoop());
+const floor = median(floors);
+rows.push(["(minion loop alone, in-memory engine)", "", floor.toFixed(2), ""]);
 console.log(
   `P4 (RabbitMQ, Kafka): ${PARAMS} no-op params, ${JOBS} in flight, ${ROUNDS} rounds, medians`,
 );
