@@ -28,7 +28,8 @@
  * (partitions of topics the engine creates, default 12),
  * `KAFKA_SESSION_TIMEOUT` (seconds before a silent minion's partitions move,
  * default 30), `KAFKA_CLIENT_ID` (default `minionize`), `KAFKA_DECODER`
- * (`json`, the default, or `identity`).
+ * (`identity`, the default: the body is the param, or `json`: the body
+ * is a JSON value, and a body that is not JSON is recorded failed).
  *
  * @module
  */
@@ -95,7 +96,7 @@ function readSettings(env: Env): Settings {
     partitions: readInteger(env, "KAFKA_PARTITIONS", 1) ?? 12,
     sessionMs: readSeconds(env, "KAFKA_SESSION_TIMEOUT") ?? 30_000,
     clientId: env.KAFKA_CLIENT_ID?.trim() || "minionize",
-    decoder: readChoice(env, "KAFKA_DECODER", DECODERS, "json"),
+    decoder: readChoice(env, "KAFKA_DECODER", DECODERS, "identity"),
   };
 }
 

@@ -19,8 +19,9 @@
  * Settings: `AMQP_URL` (default `amqp://localhost`), `AMQP_QUEUE` (default
  * `minionize`), `AMQP_FAILED_QUEUE` (default `<queue>.failed`),
  * `AMQP_QUEUE_TYPE` (`quorum`, the default, or `classic`; used only when the
- * engine creates the queue), `AMQP_DECODER` (`json`, the default, or
- * `identity`).
+ * engine creates the queue), `AMQP_DECODER` (`identity`, the default: the
+ * body is the param, or `json`: the body is a JSON value, and a body that is
+ * not JSON is recorded failed).
  *
  * @module
  */
@@ -74,7 +75,7 @@ function readSettings(env: Env): Settings {
       ["quorum", "classic"],
       "quorum",
     ),
-    decoder: readChoice(env, "AMQP_DECODER", DECODERS, "json"),
+    decoder: readChoice(env, "AMQP_DECODER", DECODERS, "identity"),
   };
 }
 

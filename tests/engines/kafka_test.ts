@@ -164,16 +164,19 @@ Deno.test({
             `${env.KAFKA_TOPIC}.failed`,
           );
           assertEquals(dead.length, 1);
-          assertEquals(dead[0]!.value, '"bad"');
+          assertEquals(dead[0]!.value, "bad");
           assertEquals(dead[0]!.headers.get("minion-error"), "boom");
           assertEquals(dead[0]!.headers.get("minion-attempt"), "3");
         },
       );
 
       await t.step(
-        "a message that is not JSON is reported failed without running",
+        "under the json decoder, a message that is not JSON is reported failed without running",
         async () => {
-          const env = queueEnv(server.env);
+          const env: Record<string, string> = {
+            ...queueEnv(server.env),
+            KAFKA_DECODER: "json",
+          };
           await kafkaEngine.publish!(each([1]), { env, create: true });
           const producer = new Producer({
             clientId: "test",
@@ -339,4 +342,17 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("kafka engine rejects KAFKA_BROKERS without ports before connecting", async () => {
+  await assertRejects(
+    () =>
+      kafkaEngine.open({
+        env: { KAFKA_BROKERS: "kafka1:9092,kafka2" },
+        concurrency: 1,
+        dryRun: false,
+      }),
+    ConfigError,
+    "'kafka2' is not host:port",
+  );
 });

@@ -130,7 +130,7 @@ Deno.test({
             `${env.AMQP_QUEUE}.failed`,
           );
           assertEquals(dead.length, 1);
-          assertEquals(dead[0]!.content.toString(), '"bad"');
+          assertEquals(dead[0]!.content.toString(), "bad");
           assertEquals(dead[0]!.properties.headers?.["x-minion-error"], "boom");
           assertEquals(
             await takeAll(server.env.AMQP_URL!, env.AMQP_QUEUE!),
@@ -140,9 +140,12 @@ Deno.test({
       );
 
       await t.step(
-        "a message that is not JSON is reported failed without running",
+        "under the json decoder, a message that is not JSON is reported failed without running",
         async () => {
-          const env = queueEnv(server.env);
+          const env: Record<string, string> = {
+            ...queueEnv(server.env),
+            AMQP_DECODER: "json",
+          };
           await rabbitmqEngine.publish!(each([1]), { env, create: true });
           const connection = await amqp.connect(server.env.AMQP_URL!);
           const channel = await connection.createConfirmChannel();
@@ -305,4 +308,17 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("rabbitmq engine rejects an AMQP_URL that is not amqp:// before connecting", async () => {
+  await assertRejects(
+    () =>
+      rabbitmqEngine.open({
+        env: { AMQP_URL: "http://user:pw@host:5672" },
+        concurrency: 1,
+        dryRun: false,
+      }),
+    ConfigError,
+    "AMQP_URL is 'http://user:***@host:5672': expected an amqp:// or amqps:// URL",
+  );
 });
