@@ -186,6 +186,17 @@ async function open(options: EngineOptions): Promise<Engine> {
     buffer.length = 0;
     const fresh = await model.createConfirmChannel();
     fresh.on("error", () => {}); // its close event says the rest
+    fresh.on("close", () => {
+      if (closing || fresh !== channel) return;
+      // The broker closed this channel alone (a message held past the
+      // server's consumer_timeout does that) and requeued what it held:
+      // consume again on a new channel. When the whole connection went,
+      // this fails and the recovery's own setup takes over.
+      buffer.length = 0;
+      setTimeout(() => {
+        if (!closing && fresh === channel) setup(model).catch(() => {});
+      }, 200);
+    });
     channel = fresh;
     if (options.dryRun || stopped) return;
     await fresh.prefetch(options.concurrency);

@@ -322,3 +322,34 @@ Deno.test("rabbitmq engine rejects an AMQP_URL that is not amqp:// before connec
     "AMQP_URL is 'http://user:***@host:5672': expected an amqp:// or amqps:// URL",
   );
 });
+
+Deno.test({
+  name:
+    "rabbitmq engine consumes again after the server closes a channel held past its consumer_timeout",
+  ignore: !ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = await startRabbitmq({ consumerTimeoutMs: 1500 });
+    try {
+      const env = queueEnv(server.env);
+      await rabbitmqEngine.publish!(each(["long", "short"]), {
+        env,
+        create: true,
+      });
+      const runs: string[] = [];
+      await drain(env, async (param) => {
+        runs.push(String(param));
+        // Only the first run outlasts the timeout.
+        if (param === "long" && runs.length === 1) {
+          await new Promise((resolve) => setTimeout(resolve, 4000));
+        }
+      }, { concurrency: 1 });
+      assertEquals(runs.filter((r) => r === "long").length, 2);
+      assert(runs.includes("short"));
+      assertEquals(await takeAll(server.env.AMQP_URL!, env.AMQP_QUEUE!), []);
+    } finally {
+      await server.stop();
+    }
+  },
+});
