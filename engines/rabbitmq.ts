@@ -217,6 +217,9 @@ async function open(options: EngineOptions): Promise<Engine> {
   try {
     model = await amqp.connect(settings.url, {
       timeout: 10_000,
+      // Acks are tiny frames sent one by one: without this, Nagle's
+      // algorithm held them back and cut throughput about fourfold (P4).
+      noDelay: true,
       clientProperties: { connection_name: "minionize" },
       recovery: {
         // Fail fast at start (a bad URL is a settings error), then keep
@@ -367,7 +370,10 @@ async function publish(
   const settings = readSettings(options.env);
   let model: amqp.ChannelModel;
   try {
-    model = await amqp.connect(settings.url, { timeout: 10_000 });
+    model = await amqp.connect(settings.url, {
+      timeout: 10_000,
+      noDelay: true,
+    });
   } catch (error) {
     throw unreachable(settings, error);
   }
