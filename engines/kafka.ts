@@ -167,6 +167,9 @@ function newProducer(
     bootstrapBrokers: settings.brokers,
     serializers: stringSerializers,
     retries: 10,
+    // A retried send must not write a record twice (seen on fresh topics,
+    // whose first sends can fail on some partitions only).
+    idempotent: true,
   });
 }
 

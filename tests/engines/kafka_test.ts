@@ -206,6 +206,12 @@ Deno.test({
           env,
           create: true,
         });
+        // Published once each, even on a topic just created.
+        assertEquals(
+          (await readAll(server.env.KAFKA_BROKERS!, env.KAFKA_TOPIC!))
+            .map((r) => r.value).sort(),
+          ["a", "b", "c"],
+        );
         const ran: JsonValue[] = [];
         const engine = await kafkaEngine.open({
           env,
