@@ -34,15 +34,7 @@
  * @module
  */
 
-import {
-  Admin,
-  Consumer,
-  type Message,
-  type MessagesStream,
-  Producer,
-  stringDeserializers,
-  stringSerializers,
-} from "@platformatic/kafka";
+import type * as Kafka from "@platformatic/kafka";
 import type {
   Delivery,
   Engine,
@@ -52,8 +44,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readInteger, readSeconds } from "../core/config.ts";
-import { readChoice } from "../core/config.ts";
+import { readChoice, readInteger, readSeconds } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
 
@@ -62,6 +53,26 @@ const HOLD = 1024;
 
 /** Header of a copy: the attempt it will be. */
 const ATTEMPT = "minion-attempt";
+
+let client: typeof Kafka | undefined;
+
+/**
+ * The client library, loaded when first needed so that a failure to load
+ * it is one clear line rather than a module error.
+ */
+async function kafka(): Promise<typeof Kafka> {
+  try {
+    return client ??= await import("@platformatic/kafka");
+  } catch (error) {
+    throw new ConfigError(
+      "MINION_ENGINE",
+      `Cannot load the Kafka client (@platformatic/kafka): ${
+        message(error)
+      }; the kafka engine does not run from the bundled single file (the client reads a WebAssembly file kept beside its code): run minionize from its source tree (deno run -A cli.ts)`,
+      { cause: error },
+    );
+  }
+}
 
 interface Settings {
   brokers: string[];
@@ -112,6 +123,7 @@ function message(error: unknown): string {
  * as the reachability check: an unreachable cluster is a settings error.
  */
 async function ensureTopics(settings: Settings, create: boolean) {
+  const { Admin } = await kafka();
   const admin = new Admin({
     clientId: settings.clientId,
     bootstrapBrokers: settings.brokers,
@@ -159,9 +171,10 @@ async function ensureTopics(settings: Settings, create: boolean) {
   }
 }
 
-function newProducer(
+async function newProducer(
   settings: Settings,
-): Producer<string, string, string, string> {
+): Promise<Kafka.Producer<string, string, string, string>> {
+  const { Producer, stringSerializers } = await kafka();
   return new Producer({
     clientId: settings.clientId,
     bootstrapBrokers: settings.brokers,
@@ -173,7 +186,7 @@ function newProducer(
   });
 }
 
-type Record = Message<string, string, string, string>;
+type Record = Kafka.Message<string, string, string, string>;
 
 /** What this minion knows of one partition it reads. */
 interface PartitionState {
@@ -193,9 +206,10 @@ async function open(options: EngineOptions): Promise<Engine> {
   const settings = readSettings(options.env);
   await ensureTopics(settings, true);
   const topics = [settings.topic, settings.retryTopic];
-  const producer = newProducer(settings);
+  const producer = await newProducer(settings);
   // A dry run reads in a group of its own, from the real group's commits,
   // and commits nothing.
+  const { Consumer, stringDeserializers } = await kafka();
   const consumer = new Consumer({
     clientId: settings.clientId,
     groupId: options.dryRun
@@ -214,15 +228,16 @@ async function open(options: EngineOptions): Promise<Engine> {
   const dryEnds = options.dryRun
     ? await dryRunPlan(settings, consumer)
     : undefined;
-  const stream: MessagesStream<string, string, string, string> = await consumer
-    .consume({
-      topics,
-      autocommit: false,
-      mode: dryEnds ? "manual" : "committed",
-      fallbackMode: "earliest",
-      highWaterMark: HOLD,
-      ...(dryEnds ? { offsets: dryEnds.starts } : {}),
-    });
+  const stream: Kafka.MessagesStream<string, string, string, string> =
+    await consumer
+      .consume({
+        topics,
+        autocommit: false,
+        mode: dryEnds ? "manual" : "committed",
+        fallbackMode: "earliest",
+        highWaterMark: HOLD,
+        ...(dryEnds ? { offsets: dryEnds.starts } : {}),
+      });
 
   const partitions = new Map<string, PartitionState>();
   const buffer: Record[] = [];
@@ -426,8 +441,9 @@ async function open(options: EngineOptions): Promise<Engine> {
  */
 async function dryRunPlan(
   settings: Settings,
-  probe: Consumer<string, string, string, string>,
+  probe: Kafka.Consumer<string, string, string, string>,
 ) {
+  const { Consumer, stringDeserializers } = await kafka();
   const real = new Consumer({
     clientId: settings.clientId,
     groupId: settings.group,
@@ -467,7 +483,7 @@ async function publish(
 ): Promise<number> {
   const settings = readSettings(options.env);
   await ensureTopics(settings, options.create);
-  const producer = newProducer(settings);
+  const producer = await newProducer(settings);
   try {
     let count = 0;
     let batch: { topic: string; value: string }[] = [];
