@@ -190,6 +190,8 @@ type Record = Kafka.Message<string, string, string, string>;
 
 /** What this minion knows of one partition it reads. */
 interface PartitionState {
+  topic: string;
+  partition: number;
   /** Offsets handed out and not finished yet. */
   running: Set<bigint>;
   /** One past the highest offset handed out. */
@@ -283,17 +285,13 @@ async function open(options: EngineOptions): Promise<Engine> {
     committing = committing.then(async () => {
       if (dryEnds) return;
       const offsets = [];
-      for (const [name, state] of partitions) {
+      for (const state of partitions.values()) {
         let low = state.next;
         for (const offset of state.running) if (offset < low) low = offset;
         if (low > state.committed) {
-          const [topic = "", partition = "0"] = [
-            name.slice(0, name.lastIndexOf(":")),
-            name.slice(name.lastIndexOf(":") + 1),
-          ];
           offsets.push({
-            topic,
-            partition: Number(partition),
+            topic: state.topic,
+            partition: state.partition,
             offset: low,
             leaderEpoch: state.leaderEpoch,
             state,
@@ -333,6 +331,8 @@ async function open(options: EngineOptions): Promise<Engine> {
     let state = partitions.get(name);
     if (!state) {
       state = {
+        topic: record.topic,
+        partition: record.partition,
         running: new Set(),
         next: record.offset,
         committed: -1n,
