@@ -510,4 +510,12 @@ async function publish(
 }
 
 /** The `kafka` engine plug-in. */
-export const kafkaEngine: EnginePlugin = { open, publish };
+export const kafkaEngine: EnginePlugin = {
+  open,
+  publish,
+  // Lines reach minions as written: JSON values under the json decoder.
+  lineFormat: (env) =>
+    readChoice(env, "KAFKA_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};

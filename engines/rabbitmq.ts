@@ -406,4 +406,12 @@ async function publish(
 }
 
 /** The `rabbitmq` engine plug-in. */
-export const rabbitmqEngine: EnginePlugin = { open, publish };
+export const rabbitmqEngine: EnginePlugin = {
+  open,
+  publish,
+  // Lines reach minions as written: JSON values under the json decoder.
+  lineFormat: (env) =>
+    readChoice(env, "AMQP_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};

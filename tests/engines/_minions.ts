@@ -74,9 +74,3 @@ export async function eventually(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-
-/** A param log line's param and attempt, e.g. `7 2 1234` → `["7", 2]`. */
-export function parseLine(line: string): { param: string; attempt: number } {
-  const [param = "", attempt = "0"] = line.split(" ");
-  return { param, attempt: Number(attempt) };
-}

@@ -20,7 +20,6 @@ import {
   eventually,
   linesOf,
   loggingProgram,
-  parseLine,
   spawnMinion,
 } from "./_minions.ts";
 
@@ -119,34 +118,7 @@ Deno.test({
     const server = await startKafka();
     const dir = await Deno.makeTempDir({ prefix: "minionize-kafka-test-" });
     try {
-      await t.step(
-        "three minion processes drain 500 params and lose none",
-        async () => {
-          const env = queueEnv(server.env);
-          const params = Array.from({ length: 500 }, (_, i) => i);
-          assertEquals(
-            await kafkaEngine.publish!(each(params), { env, create: true }),
-            500,
-          );
-          const log = `${dir}/500.log`;
-          const program = await loggingProgram(dir, log);
-          const minions = [1, 2, 3].map(() =>
-            spawnMinion(
-              { ...env, MINION_ENGINE: "kafka" },
-              ["-j", "4", "--idle-exit", "8", program],
-            )
-          );
-          for (const minion of minions) {
-            const { code, output } = await minion.result();
-            assertEquals(code, 0, output);
-          }
-          const seen = (await linesOf(log)).map((l) => parseLine(l).param);
-          // At least once: a rebalance may run a record twice.
-          assert(seen.length >= 500);
-          assertEquals(new Set(seen).size, 500);
-        },
-      );
-
+      // 500 params over 3 minion processes: tests/conformance/.
       await t.step(
         "--retries 2 runs a failing param 3 times, then dead-letters it with the error",
         async () => {

@@ -16,7 +16,6 @@ import {
   eventually,
   linesOf,
   loggingProgram,
-  parseLine,
   spawnMinion,
 } from "./_minions.ts";
 
@@ -86,33 +85,7 @@ Deno.test({
     const server = await startRabbitmq();
     const dir = await Deno.makeTempDir({ prefix: "minionize-rabbitmq-test-" });
     try {
-      await t.step(
-        "three minion processes drain 500 params and lose none",
-        async () => {
-          const env = queueEnv(server.env);
-          const params = Array.from({ length: 500 }, (_, i) => i);
-          assertEquals(
-            await rabbitmqEngine.publish!(each(params), { env, create: true }),
-            500,
-          );
-          const log = `${dir}/500.log`;
-          const program = await loggingProgram(dir, log);
-          const minions = [1, 2, 3].map(() =>
-            spawnMinion(
-              { ...env, MINION_ENGINE: "rabbitmq" },
-              ["-j", "4", "--idle-exit", "4", program],
-            )
-          );
-          for (const minion of minions) {
-            const { code, output } = await minion.result();
-            assertEquals(code, 0, output);
-          }
-          const seen = (await linesOf(log)).map((l) => parseLine(l).param);
-          assertEquals(seen.length, 500);
-          assertEquals(new Set(seen).size, 500);
-        },
-      );
-
+      // 500 params over 3 minion processes: tests/conformance/.
       await t.step(
         "--retries 2 runs a failing param 3 times, then dead-letters it with the error",
         async () => {
