@@ -509,7 +509,30 @@ async function publish(
   }
 }
 
-/** The `kafka` engine plug-in. */
+/**
+ * The `kafka` engine plug-in, as the registry hands it out.
+ *
+ * @example Publish two params, then run a function over them (needs a server)
+ * ```ts ignore
+ * import { kafkaEngine } from "./kafka.ts";
+ * import { runMinion } from "../core/minion.ts";
+ *
+ * const env = { KAFKA_BROKERS: "127.0.0.1:9092", KAFKA_TOPIC: "sweep" };
+ * async function* params() {
+ *   yield "a";
+ *   yield "b";
+ * }
+ * await kafkaEngine.publish!(params(), { env, create: true });
+ * const engine = await kafkaEngine.open({ env, concurrency: 2, dryRun: false });
+ * await runMinion({
+ *   engine,
+ *   concurrency: 2,
+ *   idleExitMs: 5000,
+ *   callback: { process: (param) => console.log(param) },
+ * });
+ * await engine.close();
+ * ```
+ */
 export const kafkaEngine: EnginePlugin = {
   open,
   publish,

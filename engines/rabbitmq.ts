@@ -405,7 +405,30 @@ async function publish(
   }
 }
 
-/** The `rabbitmq` engine plug-in. */
+/**
+ * The `rabbitmq` engine plug-in, as the registry hands it out.
+ *
+ * @example Publish two params, then run a function over them (needs a server)
+ * ```ts ignore
+ * import { rabbitmqEngine } from "./rabbitmq.ts";
+ * import { runMinion } from "../core/minion.ts";
+ *
+ * const env = { AMQP_URL: "amqp://guest:guest@127.0.0.1:5672", AMQP_QUEUE: "sweep" };
+ * async function* params() {
+ *   yield "a";
+ *   yield "b";
+ * }
+ * await rabbitmqEngine.publish!(params(), { env, create: true });
+ * const engine = await rabbitmqEngine.open({ env, concurrency: 2, dryRun: false });
+ * await runMinion({
+ *   engine,
+ *   concurrency: 2,
+ *   idleExitMs: 5000,
+ *   callback: { process: (param) => console.log(param) },
+ * });
+ * await engine.close();
+ * ```
+ */
 export const rabbitmqEngine: EnginePlugin = {
   open,
   publish,
