@@ -310,6 +310,10 @@ async function open(options: EngineOptions): Promise<Engine> {
       }
     });
   const timer = setInterval(commit, 1_000);
+  // A rebalance is starting: commit what is finished now, so that whoever
+  // gets these partitions does not run it again. (Committing a partition
+  // that went elsewhere is safe: it only covers records finished here.)
+  consumer.on("consumer:group:rebalance", () => void commit());
 
   const copyTo = async (
     topic: string,
