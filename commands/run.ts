@@ -112,6 +112,18 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
       "stop taking params when less time is left than they take (p95); seconds or [D-]HH:MM:SS, none to disable (default: the Slurm job's end time, else none)",
   },
   {
+    long: "--stats",
+    value: "ADDR",
+    variable: "MINION_STATS",
+    help:
+      "serve /stats (JSON) and /metrics (Prometheus) on PORT (127.0.0.1), HOST:PORT or :PORT",
+  },
+  {
+    long: "--bar",
+    variable: "MINION_BAR",
+    help: "draw a progress bar with rate and ETA on stderr, when a terminal",
+  },
+  {
     long: "--dry-run",
     variable: "DRY",
     help: "print the command each param would run; consume nothing",

@@ -11,6 +11,7 @@ import type { Env } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
 import { ENGINES, PLANNED_ENGINES, REPORTERS } from "./registry.ts";
 import { readWalltime } from "./walltime.ts";
+import { parseStatsAddress, type StatsAddress } from "./stats_server.ts";
 
 /** Everything the minion loop and the CLI need to know. */
 export interface Settings {
@@ -41,6 +42,12 @@ export interface Settings {
    * `none`); unset, a Slurm job's end time is used.
    */
   walltimeMs: number | undefined;
+  /** `MINION_STATS` (`--stats`): where to serve `/stats` and `/metrics`. */
+  stats: StatsAddress | undefined;
+  /** `MINION_BAR` (`--bar`): draw a progress bar on a terminal. @default {false} */
+  bar: boolean;
+  /** `MINION_HEARTBEAT`: how often reports say the minion is alive, in ms. @default {30000} */
+  heartbeatMs: number;
 }
 
 /** A variable's flag, for messages. */
@@ -60,6 +67,8 @@ export const FLAG_OF: Readonly<Record<string, string>> = {
   MINION_CONTAINER_IMAGE: "--container",
   MINION_CONTAINER_RUNTIME: "--container-runtime",
   MINION_CONTAINER_OPTS: "--container-opt",
+  MINION_STATS: "--stats",
+  MINION_BAR: "--bar",
 };
 
 function named(variable: string): string {
@@ -204,5 +213,10 @@ export function readSettings(env: Env): Settings {
     idleExitMs: readSeconds(env, "MINION_IDLE_EXIT"),
     graceMs: readSeconds(env, "MINION_GRACE") ?? 5000,
     walltimeMs: readWalltime(env),
+    stats: env.MINION_STATS?.trim()
+      ? parseStatsAddress(env.MINION_STATS)
+      : undefined,
+    bar: readBoolean(env, "MINION_BAR"),
+    heartbeatMs: readSeconds(env, "MINION_HEARTBEAT") ?? 30_000,
   };
 }

@@ -100,6 +100,19 @@ export interface PublishOptions {
   create: boolean;
 }
 
+/**
+ * How big a queue is, read without taking anything: for progress and ETAs.
+ */
+export interface QueueCensus {
+  /** Params the queue holds in all, finished or not. */
+  total: number;
+  /**
+   * Params finished (done or failed), when the queue keeps track; otherwise
+   * readers count finished runs from the minions' reports.
+   */
+  finished?: number;
+}
+
 /** An engine module, as found through the registry. */
 export interface EnginePlugin {
   /** Opens the queue for consuming. Throws `ConfigError` on bad settings. */
@@ -117,6 +130,11 @@ export interface EnginePlugin {
    * @default {"auto": a line that reads as JSON is that value, else text}
    */
   lineFormat?(env: Env): LineFormat;
+  /**
+   * Counts the queue that `env` names without claiming anything, or
+   * `undefined` when it cannot tell cheaply (standard input, a pipe).
+   */
+  census?(env: Env): Promise<QueueCensus | undefined>;
 }
 
 /**
@@ -217,6 +235,11 @@ export interface MinionEventMap {
     error?: string;
     exitCode?: number;
   };
+  /**
+   * The minion is alive, sent every `MINION_HEARTBEAT` while it runs, so that
+   * a reader of reports can tell a long task from a killed minion.
+   */
+  "minion.heartbeat": EventBase & { inFlight: number };
   /** A minion left, with why and its exit status. */
   "minion.stopped": EventBase & {
     reason: StopCause;

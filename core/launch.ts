@@ -6,12 +6,20 @@
  * @module
  */
 
-import type { Callback, Env } from "./contracts.ts";
+import type { Callback, Env, MinionEvent, Reporter } from "./contracts.ts";
+import { ProgressBar } from "./bar.ts";
 import { killAll } from "./children.ts";
 import type { Settings } from "./config.ts";
-import { type MinionSummary, newMinionId, runMinion } from "./minion.ts";
+import {
+  hostname,
+  type MinionSummary,
+  newMinionId,
+  runMinion,
+} from "./minion.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { walltimeDeadline } from "./walltime.ts";
+import { MinionStats } from "./stats.ts";
+import { serveStats, type StatsServer } from "./stats_server.ts";
 
 /** How {@linkcode launch} runs. */
 export interface LaunchOptions {
@@ -22,6 +30,24 @@ export interface LaunchOptions {
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+const encoder = new TextEncoder();
+
+/** One reporter that tells every one of `reporters`, in order. */
+function fanOut(reporters: Reporter[]): Reporter {
+  return {
+    async report(event: MinionEvent) {
+      const results = await Promise.allSettled(
+        reporters.map((r) => r.report(event)),
+      );
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    },
+    async close() {
+      for (const r of reporters) await r.close();
+    },
+  };
+}
 
 /**
  * Opens what `settings` name and runs a minion with `callback`.
@@ -36,9 +62,17 @@ export async function launch(
 ): Promise<MinionSummary> {
   const minionId = newMinionId();
   const deadline = await walltimeDeadline(settings.walltimeMs, env);
-  const reporter = settings.dryRun
+  const chosen = settings.dryRun
     ? undefined
     : await (await REPORTERS[settings.reporter]!()).open({ env, minionId });
+  // The stats hear the same events as the chosen reporter, beside it.
+  const bar = settings.bar && !settings.dryRun && Deno.stderr.isTerminal();
+  const stats = !settings.dryRun && (settings.stats || bar)
+    ? new MinionStats({ minion: minionId, host: hostname(), pid: Deno.pid })
+    : undefined;
+  const reporter = chosen && stats ? fanOut([chosen, stats]) : chosen ?? stats;
+  let server: StatsServer | undefined;
+  let progress: ProgressBar | undefined;
   try {
     const plugin = await ENGINES[settings.engine]!();
     const engine = await plugin.open({
@@ -46,6 +80,22 @@ export async function launch(
       concurrency: settings.concurrency,
       dryRun: settings.dryRun,
     });
+    if (stats && settings.stats) {
+      try {
+        server = serveStats(stats, settings.stats, {
+          remaining: async () => await engine.remaining?.(),
+        });
+      } catch (error) {
+        await engine.close();
+        throw error;
+      }
+      Deno.stderr.writeSync(
+        encoder.encode(
+          `minionize: stats on ${server.url}/stats and ${server.url}/metrics\n`,
+        ),
+      );
+    }
+    if (stats && bar) progress = await ProgressBar.start(stats, engine);
     const stop = new AbortController();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     const onSignal = (name: Deno.Signal) => () => {
@@ -80,6 +130,7 @@ export async function launch(
           : { idleExitMs: settings.idleExitMs }),
         ...(deadline === undefined ? {} : { deadline }),
         dryRun: settings.dryRun,
+        heartbeatMs: settings.heartbeatMs,
         signal: stop.signal,
         minionId,
         callbackName: options.callbackName ?? "function",
@@ -90,9 +141,11 @@ export async function launch(
           Deno.removeSignalListener(name, listener);
         }
       }
+      await progress?.stop();
       await engine.close();
     }
   } finally {
+    await server?.close();
     await reporter?.close();
   }
 }

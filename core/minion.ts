@@ -60,6 +60,12 @@ export interface MinionOptions {
   minionId?: string;
   /** Name of the callback, for the `minion.started` event. @default {"function"} */
   callbackName?: string;
+  /**
+   * Send a `minion.heartbeat` event this often, in ms, so that readers of
+   * reports can tell a minion busy with a long task from a dead one.
+   * @default {no heartbeat}
+   */
+  heartbeatMs?: number;
   /** Receives dry-run lines. @default {writes to stdout} */
   print?: (line: string) => void;
   /** Receives warnings (an ack that failed, ...). @default {writes to stderr} */
@@ -97,7 +103,8 @@ export function newMinionId(host = hostname()): string {
   }`;
 }
 
-function hostname(): string {
+/** This machine's host name, or `localhost` when it cannot be read. */
+export function hostname(): string {
   try {
     return Deno.hostname();
   } catch {
@@ -204,11 +211,14 @@ export async function runMinion(
   const counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
   let claimed = 0;
   let seq = 0;
+  let inFlight = 0;
 
   const emit = async <K extends keyof MinionEventMap>(
     type: K,
     fields: Omit<MinionEventMap[K], "time" | "minion" | "host" | "pid">,
   ) => {
+    if (type === "param.started") inFlight++;
+    if (type === "param.finished") inFlight--;
     if (!reporter) return;
     const event = {
       type,
@@ -497,7 +507,17 @@ export async function runMinion(
     callback: options.callbackName ?? "function",
     concurrency,
   });
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const heartbeat = options.heartbeatMs === undefined || options.dryRun
+    ? undefined
+    : setInterval(
+      () => void emit("minion.heartbeat", { inFlight }),
+      options.heartbeatMs,
+    );
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    clearInterval(heartbeat);
+  }
   options.signal?.removeEventListener("abort", onSignal);
 
   const reason = cause ?? "drained";

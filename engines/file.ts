@@ -6,7 +6,8 @@
  * says `requeued`; feed it again to run it).
  *
  * Settings: `FILE_PATH` (unset or `-` for standard input), `FILE_DECODER`
- * (`identity`, the default, or `json`).
+ * (`identity`, the default, or `json`). A regular file's size in params is
+ * known (`remaining`, `census`), for progress bars and ETAs.
  *
  * Publishing appends one line per param to `FILE_PATH` (standard output
  * when unset or `-`), encoded for `FILE_DECODER`.
@@ -52,11 +53,38 @@ async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
   }
 }
 
+/**
+ * The params a regular `FILE_PATH` holds (its non-blank lines), or
+ * `undefined` for standard input, pipes and other streams, which can be read
+ * only once.
+ */
+async function countParams(env: Env): Promise<number | undefined> {
+  const path = env.FILE_PATH?.trim() || "-";
+  if (path === "-") return undefined;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return undefined; // opening it for the run says what is wrong
+  }
+  if (!(await file.stat()).isFile) {
+    file.close();
+    return undefined;
+  }
+  let count = 0;
+  for await (const line of readLines(file.readable)) {
+    if (line.trim() !== "") count++;
+  }
+  return count;
+}
+
 /** Opens the lines of `FILE_PATH` (or standard input) as a queue. */
 async function open(options: EngineOptions): Promise<Engine> {
   const decoder = readChoice(options.env, "FILE_DECODER", DECODERS, "identity");
   const lines = readLines(await openSource(options.env));
   let number = 0;
+  let taken = 0;
+  let total: Promise<number | undefined> | undefined;
   // A read that an abort left waiting is kept for the next call, so no line
   // is dropped when `next` gives up early.
   let pending: Promise<IteratorResult<string>> | undefined;
@@ -76,7 +104,10 @@ async function open(options: EngineOptions): Promise<Engine> {
       pending = undefined;
       if (result.done) return undefined;
       number++;
-      if (result.value.trim() !== "") return result.value;
+      if (result.value.trim() !== "") {
+        taken++;
+        return result.value;
+      }
     }
   };
 
@@ -99,6 +130,13 @@ async function open(options: EngineOptions): Promise<Engine> {
         release: settled,
         fail: settled,
       };
+    },
+    async remaining() {
+      // Counted once, on first demand: a second read of the file, so only
+      // those who ask (a progress bar, the stats page) pay for it.
+      total ??= countParams(options.env);
+      const count = await total;
+      return count === undefined ? undefined : Math.max(0, count - taken);
     },
     async close() {
       // A read still waiting on standard input cannot be cut short; the
@@ -161,4 +199,8 @@ export const fileEngine: EnginePlugin = {
     readChoice(env, "FILE_DECODER", DECODERS, "identity") === "json"
       ? "json"
       : "lines",
+  async census(env) {
+    const total = await countParams(env);
+    return total === undefined ? undefined : { total };
+  },
 };

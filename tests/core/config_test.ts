@@ -17,6 +17,9 @@ Deno.test("settings default to the original's values", () => {
     idleExitMs: undefined,
     graceMs: 5000,
     walltimeMs: undefined,
+    stats: undefined,
+    bar: false,
+    heartbeatMs: 30_000,
   });
 });
 
