@@ -18,6 +18,7 @@ const COMMANDS: Record<
   status: async () => (await import("./commands/status.ts")).status,
   sweep: async () => (await import("./commands/sweep.ts")).sweep,
   publish: async () => (await import("./commands/publish.ts")).publish,
+  init: async () => (await import("./commands/init.ts")).init,
 };
 
 /**

@@ -14,6 +14,7 @@ import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
 import { launch } from "../core/launch.ts";
 import { findExecutable } from "../core/path.ts";
+import { PROJECT_FILE, readProject } from "../core/project.ts";
 import { ENGINES, REPORTERS } from "../core/registry.ts";
 
 /** The options of the run command. */
@@ -135,16 +136,18 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
 
 /** The help text of the run command. */
 export function runHelp(): string {
-  return `Usage: minionize [OPTIONS] [--] PROGRAM [ARGS...]
+  return `Usage: minionize [OPTIONS] [--] [PROGRAM [ARGS...]]
        minionize [OPTIONS] --container IMAGE [--] [PROGRAM [ARGS...]]
-       minionize COMMAND ...   (status, sweep; see minionize COMMAND --help)
+       minionize COMMAND ...   (status, sweep, top, init; see minionize COMMAND --help)
 
 Takes params from a queue and runs PROGRAM once per param. The param is
 appended to ARGS (a string param split into words by shell rules, never run
 by a shell), or put in place of {} / {name} / {0} placeholders. Exit 0 acks
 the param; anything else fails it.
 
-Options (each also read from the variable in brackets, or from .env):
+Without PROGRAM, the command of .minionize.yml runs (see minionize init).
+Options (each also read from the variable in brackets, then from .env, then
+from .minionize.yml):
 ${formatOptions(RUN_OPTIONS)}
 
 Exit status: 0 when every param run succeeded, 1 when one failed, 2 on bad
@@ -177,7 +180,7 @@ async function processCallback(
   if (program === undefined) {
     throw new ConfigError(
       "PROGRAM",
-      "no program to run: give one after the options, e.g. 'minionize echo hello' (see minionize --help)",
+      `no program to run: give one after the options, e.g. 'minionize echo hello', or a command in ${PROJECT_FILE} (see minionize --help)`,
     );
   }
   if (
@@ -232,10 +235,12 @@ export async function run(args: readonly string[]): Promise<number> {
   }
   const env = { ...(await loadEnv()), ...variables };
   const settings = readSettings(env);
+  // The command line's program wins over the project file's template.
+  const command = rest.length > 0 ? rest : (await readProject())?.command ?? [];
   const image = env.MINION_CONTAINER_IMAGE?.trim();
   const callback = image
-    ? await containerCallback(image, rest, settings, env)
-    : await processCallback(rest, settings, env);
+    ? await containerCallback(image, command, settings, env)
+    : await processCallback(command, settings, env);
   const summary = await launch(callback, settings, env, {
     callbackName: image ? "container" : "process",
   });

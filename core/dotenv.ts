@@ -10,6 +10,7 @@
 import { parse } from "dotenv";
 import { ConfigError } from "./errors.ts";
 import type { Env } from "./contracts.ts";
+import { PROJECT_FILE, readProject } from "./project.ts";
 
 const ASSIGNMENT = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*)$/;
 
@@ -78,11 +79,22 @@ export async function readDotEnv(
 }
 
 /**
- * The environment a minion runs with: `.env` from the working directory
- * under the process environment, which always wins.
+ * The environment a minion runs with: the process environment, over `.env`,
+ * over the project file `.minionize.yml` (its keys as the variables they
+ * stand for), all from the working directory. Flags go on top of this.
  *
- * Needs `--allow-env` and `--allow-read` for `.env`.
+ * Needs `--allow-env` and `--allow-read` for `.env` and `.minionize.yml`.
+ *
+ * @throws {ConfigError} when `.env` or `.minionize.yml` is malformed
  */
-export async function loadEnv(path = ".env"): Promise<Env> {
-  return { ...(await readDotEnv(path)), ...Deno.env.toObject() };
+export async function loadEnv(
+  path = ".env",
+  projectPath: string = PROJECT_FILE,
+): Promise<Env> {
+  const project = await readProject(projectPath);
+  return {
+    ...project?.variables,
+    ...(await readDotEnv(path)),
+    ...Deno.env.toObject(),
+  };
 }

@@ -459,7 +459,10 @@ Deno.test("the stdout reporter prints one line per param", async () => {
 Deno.test("--help and --version answer without running anything", async () => {
   const help = await runCli(["--help"]);
   assertEquals(help.code, 0);
-  assertMatch(help.stdout, /Usage: minionize \[OPTIONS\] \[--\] PROGRAM/);
+  assertMatch(
+    help.stdout,
+    /Usage: minionize \[OPTIONS\] \[--\] \[PROGRAM \[ARGS/,
+  );
   for (
     const variable of [
       "MINION_ENGINE",

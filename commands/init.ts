@@ -1,0 +1,114 @@
+/**
+ * `minionize init`: writes a commented `.minionize.yml` to start from, in
+ * the working directory. It never overwrites one.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-console
+import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
+import { ConfigError } from "../core/errors.ts";
+import { PROJECT_FILE } from "../core/project.ts";
+import { ENGINES, REPORTERS } from "../core/registry.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { long: "--help", short: "-h", help: "show this help" },
+];
+
+/** The starting file: every key, commented out, with what it does. */
+export function projectTemplate(): string {
+  return `# ${PROJECT_FILE}: what the minions started in this directory run, so
+# that 'minionize' alone is enough. Every key is optional: remove the '# ' in
+# front of the ones you need. Where a setting is given more than once, the
+# first of these wins: command-line flags, environment, .env, this file.
+# Try it with: minionize --dry-run
+
+# The program to run once per param, when the command line names none. The
+# param is appended, or put in place of {} / {name} / {0}; never run by a
+# shell. A string is split by shell rules; a list is taken as it is.
+# command: python3 train.py --lr {lr} --depth {depth}
+
+# The queue params come from (MINION_ENGINE): ${
+    Object.keys(ENGINES).join(", ")
+  }.
+# engine: file
+
+# The engine's settings, and any other variable, as in .env.
+# env:
+#   FILE_PATH: params.txt
+#   FILE_DECODER: json
+
+# Params in flight at once (MINION_CONCURRENCY, -j).
+# concurrency: 4
+
+# Extra runs of a failed param before it is recorded failed (MINION_RETRIES).
+# retries: 1
+
+# Seconds after which a run is killed and counts as failed (MINION_TIMEOUT),
+# and seconds between its SIGTERM and SIGKILL (MINION_GRACE).
+# timeout: 3600
+# grace: 10
+
+# Leave after this many params (MINION_MAX_PARAMS), or after this many
+# seconds with nothing to take (MINION_IDLE_EXIT).
+# max_params: 100
+# idle_exit: 60
+
+# Run the command through sh -c, params quoted (MINION_SHELL).
+# shell: false
+
+# Keep each param's output and a job log under this directory (MINION_RESULTS).
+# results: results
+
+# Where events go (MINION_REPORTER): ${Object.keys(REPORTERS).join(", ")}.
+# reporter: json
+
+# Run the command in this container image (MINION_CONTAINER_IMAGE).
+# container: docker.io/library/python:3.12
+
+# Serve /stats and /metrics on this port of 127.0.0.1, or HOST:PORT
+# (MINION_STATS); draw a progress bar on a terminal (MINION_BAR).
+# stats: 9100
+# bar: true
+`;
+}
+
+/** Runs `minionize init` with `args`; resolves to the exit status. */
+export async function init(args: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(args, OPTIONS, "minionize init");
+  if (flags.has("--help")) {
+    console.log(`Usage: minionize init
+
+Writes a commented ${PROJECT_FILE} to start from in this directory; it never
+overwrites one.
+
+Options:
+${formatOptions(OPTIONS)}`);
+    return 0;
+  }
+  if (rest.length > 0) {
+    throw new ConfigError(
+      rest[0]!,
+      `init takes no arguments, got ${
+        rest.join(" ")
+      }; edit the command in ${PROJECT_FILE} afterwards`,
+    );
+  }
+  try {
+    await Deno.writeTextFile(PROJECT_FILE, projectTemplate(), {
+      createNew: true,
+    });
+  } catch (error) {
+    throw new ConfigError(
+      PROJECT_FILE,
+      error instanceof Deno.errors.AlreadyExists
+        ? `${PROJECT_FILE} already exists; edit it, or remove it to start over`
+        : `Cannot write ${PROJECT_FILE}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  console.log(
+    `wrote ${PROJECT_FILE}: uncomment what you need, then run minionize --dry-run`,
+  );
+  return 0;
+}

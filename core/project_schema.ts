@@ -1,0 +1,323 @@
+/**
+ * What `.minionize.yml` may hold, and how it is read: YAML parsed by the
+ * `yaml` package (which keeps line numbers), checked against a `zod` schema.
+ * Each key stands for a variable (`concurrency` is `MINION_CONCURRENCY`), so
+ * the settings parser that reads flags, the environment and `.env` reads the
+ * project file too; `command` is the program to run when the command line
+ * names none. Loaded only when a project file exists.
+ *
+ * @module
+ */
+
+import {
+  type Document,
+  isMap,
+  isNode,
+  isScalar,
+  LineCounter,
+  parseDocument,
+} from "yaml";
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+import type { Project } from "./project.ts";
+import { ENGINES, REPORTERS } from "./registry.ts";
+import { parseStatsAddress } from "./stats_server.ts";
+import { split } from "shlex";
+
+interface _Key {
+  /** The variable the key stands for, if any. */
+  variable?: string;
+  schema: z.ZodType;
+  /** What is allowed, for messages. */
+  allowed: string;
+}
+
+const VARIABLE_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+const validAddress = (value: string | number) => {
+  try {
+    parseStatsAddress(String(value));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Every key of `.minionize.yml`, with its variable and what it allows. */
+export const PROJECT_KEYS: Readonly<Record<string, _Key>> = {
+  command: {
+    schema: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    allowed:
+      "the program and its arguments, as one string split by shell rules or a list of strings, e.g. command: python train.py --lr {lr}",
+  },
+  engine: {
+    variable: "MINION_ENGINE",
+    schema: z.string().refine((name) => name in ENGINES),
+    allowed: `one of ${Object.keys(ENGINES).join(", ")}`,
+  },
+  concurrency: {
+    variable: "MINION_CONCURRENCY",
+    schema: z.int().min(1),
+    allowed: "a whole number of at least 1, e.g. concurrency: 4",
+  },
+  retries: {
+    variable: "MINION_RETRIES",
+    schema: z.int().min(0),
+    allowed: "a whole number of at least 0, e.g. retries: 2",
+  },
+  timeout: {
+    variable: "MINION_TIMEOUT",
+    schema: z.number().positive(),
+    allowed: "a number of seconds above 0, e.g. timeout: 3600",
+  },
+  grace: {
+    variable: "MINION_GRACE",
+    schema: z.number().positive(),
+    allowed: "a number of seconds above 0, e.g. grace: 10",
+  },
+  max_params: {
+    variable: "MINION_MAX_PARAMS",
+    schema: z.int().min(1),
+    allowed: "a whole number of at least 1, e.g. max_params: 100",
+  },
+  idle_exit: {
+    variable: "MINION_IDLE_EXIT",
+    schema: z.number().positive(),
+    allowed: "a number of seconds above 0, e.g. idle_exit: 60",
+  },
+  shell: {
+    variable: "MINION_SHELL",
+    schema: z.boolean(),
+    allowed: "true or false",
+  },
+  results: {
+    variable: "MINION_RESULTS",
+    schema: z.string().min(1),
+    allowed: "a directory, e.g. results: out",
+  },
+  reporter: {
+    variable: "MINION_REPORTER",
+    schema: z.enum(Object.keys(REPORTERS) as [string, ...string[]]),
+    allowed: `one of ${Object.keys(REPORTERS).join(", ")}`,
+  },
+  stats: {
+    variable: "MINION_STATS",
+    schema: z.union([z.int(), z.string()]).refine(validAddress),
+    allowed:
+      "a port (bound to 127.0.0.1), HOST:PORT or :PORT for every interface, e.g. stats: 9100",
+  },
+  bar: {
+    variable: "MINION_BAR",
+    schema: z.boolean(),
+    allowed: "true or false",
+  },
+  container: {
+    variable: "MINION_CONTAINER_IMAGE",
+    schema: z.string().min(1),
+    allowed: "a container image, e.g. container: docker.io/library/python:3",
+  },
+  env: {
+    schema: z.record(
+      z.string().regex(VARIABLE_NAME),
+      z.union([z.string(), z.number(), z.boolean()]),
+    ),
+    allowed:
+      "a mapping of variables (the engine's and reporter's settings, ...) to strings, numbers or true/false, e.g. env: { FILE_PATH: params.txt }",
+  },
+};
+
+const SCHEMA = z.strictObject(
+  Object.fromEntries(
+    Object.entries(PROJECT_KEYS).map(([key, spec]) => [
+      key,
+      spec.schema.optional(),
+    ]),
+  ),
+);
+
+/** The closest known key to a misspelt one, if it is close. */
+function closest(word: string): string | undefined {
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) {
+        next[j] = Math.min(
+          row[j]! + 1,
+          next[j - 1]! + 1,
+          row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+        );
+      }
+      row = next;
+    }
+    return row[b.length]!;
+  };
+  const best = Object.keys(PROJECT_KEYS)
+    .map((key) => [key, distance(word.toLowerCase(), key)] as const)
+    .sort((a, b) => a[1] - b[1])[0]!;
+  return best[1] <= 2 ? best[0] : undefined;
+}
+
+/** Where the key `name` of the mapping `node` starts, if it has one. */
+function keyOffset(node: unknown, name: string): number | undefined {
+  if (!isMap(node)) return undefined;
+  const pair = node.items.find((p) =>
+    isScalar(p.key) && String(p.key.value) === name
+  );
+  return isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
+}
+
+/** Where the value at `path` starts, if anything is there. */
+function valueOffset(doc: Document, path: string[]): number | undefined {
+  const node = doc.getIn(path, true);
+  return isNode(node) ? node.range?.[0] : undefined;
+}
+
+function shown(value: unknown): string {
+  if (value === null || value === undefined) return "empty";
+  if (typeof value === "string") return `'${value}'`;
+  if (typeof value === "object") {
+    return Array.isArray(value) ? "a list" : "a mapping";
+  }
+  return String(value);
+}
+
+/**
+ * Reads the text of a project file.
+ *
+ * @param text the file's content
+ * @param path its path, for messages
+ * @throws {ConfigError} naming the key, the line and what is allowed
+ */
+export function parseProject(text: string, path: string): Project {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const fail = (key: string, offset: number | undefined, message: string) => {
+    const line = offset === undefined
+      ? ""
+      : ` line ${lines.linePos(offset).line}:`;
+    return new ConfigError(key, `Cannot read ${path}:${line} ${message}`);
+  };
+  const [syntax] = doc.errors;
+  if (syntax) {
+    throw fail(
+      path,
+      syntax.pos[0],
+      `${
+        syntax.message.split("\n")[0]!.replace(
+          / at line \d+, column \d+:?$/,
+          "",
+        )
+      }; write it as 'key: value' lines (see minionize init)`,
+    );
+  }
+  const root = doc.contents;
+  if (root === null || (isScalar(root) && root.value === null)) {
+    return { path, variables: {}, command: undefined };
+  }
+  if (!isMap(root)) {
+    throw fail(
+      path,
+      root.range?.[0],
+      `expected 'key: value' lines, got ${shown(doc.toJS())}; allowed keys: ${
+        Object.keys(PROJECT_KEYS).join(", ")
+      }`,
+    );
+  }
+  const data = doc.toJS() as Record<string, unknown>;
+  const result = SCHEMA.safeParse(data);
+  if (!result.success) {
+    let issue = result.error.issues[0]!;
+    // Of a union's branches, the one that got furthest says what is wrong.
+    while (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const branch = issue.errors
+        .map((issues) => issues[0])
+        .filter((i) => i !== undefined)
+        .sort((a, b) => b.path.length - a.path.length)[0];
+      if (!branch || branch.path.length === 0) break;
+      issue = {
+        ...branch,
+        path: [...issue.path, ...branch.path],
+      } as typeof issue;
+    }
+    if (issue.code === "unrecognized_keys") {
+      const key = issue.keys[0]!;
+      const guess = closest(key);
+      throw fail(
+        key,
+        keyOffset(root, key),
+        `unknown key '${key}'${
+          guess ? ` (did you mean '${guess}'?)` : ""
+        }; allowed keys: ${Object.keys(PROJECT_KEYS).join(", ")}`,
+      );
+    }
+    const path_ = issue.path.map(String);
+    const top = path_[0]!;
+    const keyPath = path_.join(".");
+    if (issue.code === "invalid_key") {
+      // The name of an `env` variable is at fault: point at it.
+      throw fail(
+        keyPath,
+        keyOffset(doc.get("env", true), path_[1]!),
+        `env key '${
+          path_[1]
+        }' is not a variable name: expected capitals, digits and _, e.g. FILE_PATH`,
+      );
+    }
+    const value = path_.reduce<unknown>(
+      (at, key) => (at as Record<string, unknown> | undefined)?.[key],
+      data,
+    );
+    const allowed = top === "env" && path_.length > 1
+      ? "a string, a number or true/false"
+      : PROJECT_KEYS[top]!.allowed;
+    throw fail(
+      keyPath,
+      valueOffset(doc, path_),
+      `${keyPath} is ${shown(value)}: expected ${allowed}`,
+    );
+  }
+  const values = result.data as Record<string, unknown>;
+  const variables: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const variable = PROJECT_KEYS[key]?.variable;
+    if (variable !== undefined && value !== undefined) {
+      variables[variable] = typeof value === "boolean"
+        ? (value ? "1" : "0")
+        : String(value);
+    }
+  }
+  const env = (values.env ?? {}) as Record<string, string | number | boolean>;
+  for (const [name, value] of Object.entries(env)) {
+    const owner = Object.entries(PROJECT_KEYS).find(([key, spec]) =>
+      spec.variable === name && values[key] !== undefined
+    );
+    if (owner) {
+      throw fail(
+        `env.${name}`,
+        keyOffset(doc.get("env", true), name),
+        `env.${name} sets the same as the key '${
+          owner[0]
+        }'; keep only one of them`,
+      );
+    }
+    variables[name] = typeof value === "boolean"
+      ? (value ? "1" : "0")
+      : String(value);
+  }
+  const command = values.command === undefined
+    ? undefined
+    : typeof values.command === "string"
+    ? split(values.command)
+    : values.command as string[];
+  if (command !== undefined && command.length === 0) {
+    throw fail(
+      "command",
+      valueOffset(doc, ["command"]),
+      `command is '${values.command}': expected ${
+        PROJECT_KEYS.command!.allowed
+      }`,
+    );
+  }
+  return { path, variables, command };
+}
