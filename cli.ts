@@ -19,6 +19,7 @@ const COMMANDS: Record<
   sweep: async () => (await import("./commands/sweep.ts")).sweep,
   publish: async () => (await import("./commands/publish.ts")).publish,
   init: async () => (await import("./commands/init.ts")).init,
+  top: async () => (await import("./commands/top.ts")).top,
 };
 
 /**

@@ -40,6 +40,7 @@ export type {
   Outcome,
   PhaseTimings,
   PublishOptions,
+  QueueCensus,
   Reporter,
   ReporterOptions,
   ReporterPlugin,
@@ -55,6 +56,15 @@ export {
   runMinion,
 } from "./core/minion.ts";
 export { readSettings, type Settings } from "./core/config.ts";
+export {
+  type InFlight,
+  MinionStats,
+  type PhaseSummary,
+  type StatsIdentity,
+  type StatsSnapshot,
+} from "./core/stats.ts";
+export type { StatsAddress } from "./core/stats_server.ts";
+export type { MinionStatus } from "./core/reports.ts";
 export { buildArgv, formatArgv, paramWords } from "./core/template.ts";
 export {
   canonicalJson,

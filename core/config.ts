@@ -69,6 +69,8 @@ export const FLAG_OF: Readonly<Record<string, string>> = {
   MINION_CONTAINER_OPTS: "--container-opt",
   MINION_STATS: "--stats",
   MINION_BAR: "--bar",
+  TOP_INTERVAL: "--interval",
+  TOP_LOST: "--lost",
 };
 
 function named(variable: string): string {

@@ -13,18 +13,27 @@ import { paramText } from "./param.ts";
 
 /** One minion's state, as its report file tells it. */
 export interface MinionStatus {
+  /** The minion's id. */
   minion: string;
+  /** Host name of its machine. */
   host: string;
+  /** Its process id. */
   pid: number;
   /** `running`, or `stopped (REASON)` once it said goodbye. */
   state: string;
+  /** Params that succeeded. */
   done: number;
+  /** Params recorded failed for good. */
   failed: number;
+  /** Failed runs that were run again. */
   retried: number;
+  /** Params given back unfinished at shutdown. */
   requeued: number;
   /** Params started and not finished, with when they started. */
   inFlight: { param: string; since: string }[];
+  /** Its first event's time (ISO 8601). */
   firstSeen: string;
+  /** Its last event's time (ISO 8601). */
   lastSeen: string;
   /** Params finished (done or failed) per second over the minion's life. */
   rate: number;

@@ -1,0 +1,284 @@
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { CLI, cliCommand, eventually, runCli, tempDir } from "../_cli.ts";
+import { available, freePort } from "../services/harness.ts";
+
+const hasTmux = available("tmux", "bash tests/services/install/base.sh");
+
+/** Starts a minion reporting to `reports`, over its own params file. */
+async function minion(
+  dir: string,
+  name: string,
+  params: number,
+  program: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Deno.ChildProcess> {
+  const file = `${dir}/${name}.txt`;
+  await Deno.writeTextFile(
+    file,
+    Array.from({ length: params }, (_, i) => `${name}-${i + 1}`).join("\n"),
+  );
+  const child = cliCommand(
+    ["--engine", "file", ...extra, "sh", "-c", program],
+    {
+      env: {
+        FILE_PATH: file,
+        MINION_REPORTER: "json",
+        REPORTER_JSON_DIRECTORY: `${dir}/reports`,
+        MINION_HEARTBEAT: "0.5",
+        ...env,
+      },
+      cwd: dir,
+    },
+  ).spawn();
+  return child;
+}
+
+async function stop(children: Deno.ChildProcess[]): Promise<void> {
+  for (const child of children) {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await child.output().catch(() => {});
+  }
+}
+
+/** A tmux server of the test's own, so nobody else's sessions are touched. */
+class Tmux {
+  readonly socket = `minionize-top-${Deno.pid}-${Date.now()}`;
+
+  async run(...args: string[]): Promise<{ code: number; stdout: string }> {
+    const { code, stdout } = await new Deno.Command("tmux", {
+      args: ["-L", this.socket, ...args],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return { code, stdout: new TextDecoder().decode(stdout) };
+  }
+
+  async screen(): Promise<string> {
+    return (await this.run("capture-pane", "-p", "-t", "top")).stdout;
+  }
+
+  /** Waits until the screen satisfies `check`; returns that screen. */
+  async until(what: string, check: (screen: string) => boolean) {
+    let screen = "";
+    try {
+      await eventually(
+        what,
+        async () => check(screen = await this.screen()),
+        30_000,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; the screen:\n${screen}`);
+    }
+    return screen;
+  }
+}
+
+/** The data rows of a top screen, as lists of cells. */
+function rows(screen: string): string[][] {
+  const lines = screen.split("\n");
+  const header = lines.findIndex((l) => l.startsWith("MINION"));
+  const out: string[][] = [];
+  for (const line of lines.slice(header + 1)) {
+    if (line.trim() === "") break;
+    out.push(line.trim().split(/\s{2,}/));
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "top shows three minions live in a terminal, sorts, filters, marks a killed one lost and quits on q",
+  ignore: !hasTmux,
+  async fn() {
+    const dir = await tempDir();
+    const children = [
+      await minion(dir, "alpha", 500, "sleep 0.2"),
+      await minion(dir, "beta", 500, "sleep 0.2; exit 1"),
+      await minion(dir, "zeta7", 5, "sleep 60"),
+    ];
+    const [alpha, beta, zeta] = children;
+    const tmux = new Tmux();
+    try {
+      await eventually("three minions to report", async () => {
+        try {
+          let started = 0;
+          for await (const entry of Deno.readDir(`${dir}/reports`)) {
+            const text = await Deno.readTextFile(
+              `${dir}/reports/${entry.name}`,
+            );
+            if (text.includes('"param.started"')) started++;
+          }
+          return started === 3;
+        } catch {
+          return false;
+        }
+      }, 60_000);
+      const command = [Deno.execPath(), "run", "-A", "--quiet", CLI, "top"]
+        .concat(["--interval", "0.3", "--lost", "4", `${dir}/reports`])
+        .map((word) => `'${word}'`).join(" ");
+      const started = await tmux.run(
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        "-c",
+        dir,
+        command,
+      );
+      assertEquals(started.code, 0);
+      let screen = await tmux.until(
+        "three running minions on the screen",
+        (s) =>
+          rows(s).filter((r) => r[3] === "running").length === 3 &&
+          rows(s).some((r) => Number(r[7]) > 0),
+      );
+      assertMatch(
+        screen,
+        /^minionize top {2}\d\d:\d\d:\d\dZ {2}3 minions: 3 running, 0 lost, 0 stopped/m,
+      );
+      assertMatch(
+        screen,
+        /^done \d+ {2}failed \d+ {2}in flight 3 {2}throughput \d+\.\d\d\/s/m,
+      );
+      assertMatch(
+        screen,
+        /^MINION +HOST +PID +STATE +PARAM +AGE +DONE +FAILED +RATE\/s +LAST SEEN$/m,
+      );
+      assertMatch(screen, /q quit {2}s sort: minion {2}\/ filter/);
+      const byPid = (pid: number) =>
+        rows(screen).find((r) => r[2] === String(pid))!;
+      assertEquals(byPid(zeta!.pid)[4], "zeta7-1");
+      assertMatch(byPid(zeta!.pid)[5]!, /^\d+:\d\d$/);
+
+      await tmux.run("send-keys", "-t", "top", "s");
+      screen = await tmux.until(
+        "sorting by done",
+        (s) => s.includes("s sort: done") && rows(s).length === 3,
+      );
+      assertEquals(rows(screen)[0]![2], String(alpha!.pid));
+      await tmux.run("send-keys", "-t", "top", "s");
+      screen = await tmux.until(
+        "sorting by failed",
+        (s) => s.includes("s sort: failed") && rows(s).length === 3,
+      );
+      assertEquals(rows(screen)[0]![2], String(beta!.pid));
+
+      await tmux.run("send-keys", "-t", "top", "/", "zeta7");
+      await tmux.until("the filter being typed", (s) => s.includes("/zeta7_"));
+      await tmux.run("send-keys", "-t", "top", "Enter");
+      screen = await tmux.until(
+        "one row left by the filter",
+        (s) => s.includes("(1 of 3 shown)") && rows(s).length === 1,
+      );
+      assertEquals(rows(screen)[0]![2], String(zeta!.pid));
+      await tmux.run("send-keys", "-t", "top", "Escape");
+      await tmux.until("the filter cleared", (s) => rows(s).length === 3);
+
+      alpha!.kill("SIGKILL");
+      await alpha!.output();
+      screen = await tmux.until(
+        "the killed minion to show lost",
+        (s) => rows(s).find((r) => r[2] === String(alpha!.pid))?.[3] === "lost",
+      );
+      assertMatch(screen, /3 minions: 2 running, 1 lost, 0 stopped/);
+
+      await tmux.run("send-keys", "-t", "top", "q");
+      await eventually(
+        "top to quit",
+        async () => (await tmux.run("has-session", "-t", "top")).code !== 0,
+      );
+    } finally {
+      await tmux.run("kill-server");
+      await stop(children);
+    }
+  },
+});
+
+Deno.test("top --once prints totals and an ETA from stats endpoints and the queue's size", async () => {
+  const dir = await tempDir();
+  const port = freePort();
+  const child = await minion(dir, "p", 40, "sleep 0.1", [
+    "--stats",
+    String(port),
+  ], { MINION_REPORTER: "null" });
+  const dead = freePort();
+  try {
+    await eventually("the minion to finish some params", async () => {
+      try {
+        const stats = await (await fetch(`http://127.0.0.1:${port}/stats`))
+          .json();
+        return stats.done >= 3;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    const { code, stdout, stderr } = await runCli([
+      "top",
+      "--once",
+      "--endpoint",
+      `127.0.0.1:${port},http://127.0.0.1:${dead}/stats`,
+    ], { cwd: dir, env: { MINION_ENGINE: "file", FILE_PATH: `${dir}/p.txt` } });
+    assertEquals(code, 0, stderr);
+    assertMatch(stdout, /2 minions: 1 running, 0 lost, 0 stopped/);
+    assertMatch(
+      stdout,
+      /throughput \d+\.\d\d\/s {2}left \d+ of 40 {2}ETA \d+:\d\d\n/,
+    );
+    assertMatch(stdout, /^\[[#-]+\] \d+\/40 \d+%/m);
+    const table = rows(stdout);
+    assertEquals(table.length, 2);
+    const live = table.find((r) => r[2] === String(child.pid))!;
+    assertEquals(live[3], "running");
+    assertMatch(live[4]!, /^p-\d+$/);
+    const unreachable = table.find((r) => r[3] === "unreachable")!;
+    assertEquals(unreachable[0], `http://127.0.0.1:${dead}/stats`);
+    assert(!stdout.includes("q quit"), "no key help in a snapshot");
+  } finally {
+    await stop([child]);
+  }
+});
+
+Deno.test("top without a terminal prints one snapshot of the reports directory", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(`${dir}/minion-report`);
+  const old = new Date(Date.now() - 600_000).toISOString();
+  await Deno.writeTextFile(
+    `${dir}/minion-report/m.jsonl`,
+    [
+      { type: "minion.started", engine: "file", callback: "process" },
+      { type: "param.started", seq: 1, param: "x", attempt: 1 },
+    ].map((e) =>
+      JSON.stringify({ time: old, minion: "m1", host: "h1", pid: 7, ...e })
+    ).join("\n") + "\n",
+  );
+  const { code, stdout } = await runCli(["top"], { cwd: dir });
+  assertEquals(code, 0);
+  assertMatch(stdout, /1 minions: 0 running, 1 lost, 0 stopped/);
+  assertEquals(rows(stdout), [[
+    "m1",
+    "h1",
+    "7",
+    "lost",
+    "x",
+    "10:00",
+    "0",
+    "0",
+    "0.00",
+    "10:00 ago",
+  ]]);
+  const missing = await runCli(["top", "nowhere"], { cwd: dir });
+  assertEquals(missing.code, 2);
+  assertMatch(
+    missing.stderr,
+    /^minionize: error: Cannot read reports in 'nowhere'/,
+  );
+});
