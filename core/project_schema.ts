@@ -1,10 +1,11 @@
 /**
  * What `.minionize.yml` may hold, and how it is read: YAML parsed by the
- * `yaml` package (which keeps line numbers), checked against a `zod` schema.
- * Each key stands for a variable (`concurrency` is `MINION_CONCURRENCY`), so
- * the settings parser that reads flags, the environment and `.env` reads the
- * project file too; `command` is the program to run when the command line
- * names none. Loaded only when a project file exists.
+ * `yaml` package (which keeps line numbers), checked against a `valibot`
+ * schema. Each key stands for a variable (`concurrency` is
+ * `MINION_CONCURRENCY`), so the settings parser that reads flags, the
+ * environment and `.env` reads the project file too; `command` is the program
+ * to run when the command line names none. Loaded only when a project file
+ * exists.
  *
  * @module
  */
@@ -17,7 +18,7 @@ import {
   LineCounter,
   parseDocument,
 } from "yaml";
-import { z } from "zod";
+import * as v from "valibot";
 import { ConfigError } from "./errors.ts";
 import type { Project } from "./project.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
@@ -27,7 +28,7 @@ import { split } from "shlex";
 interface _Key {
   /** The variable the key stands for, if any. */
   variable?: string;
-  schema: z.ZodType;
+  schema: v.GenericSchema;
   /** What is allowed, for messages. */
   allowed: string;
 }
@@ -46,94 +47,120 @@ const validAddress = (value: string | number) => {
 /** Every key of `.minionize.yml`, with its variable and what it allows. */
 export const PROJECT_KEYS: Readonly<Record<string, _Key>> = {
   command: {
-    schema: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    schema: v.union([
+      v.pipe(v.string(), v.minLength(1)),
+      v.pipe(v.array(v.string()), v.minLength(1)),
+    ]),
     allowed:
       "the program and its arguments, as one string split by shell rules or a list of strings, e.g. command: python train.py --lr {lr}",
   },
   engine: {
     variable: "MINION_ENGINE",
-    schema: z.string().refine((name) => name in ENGINES),
+    schema: v.pipe(v.string(), v.check((name) => name in ENGINES)),
     allowed: `one of ${Object.keys(ENGINES).join(", ")}`,
   },
   concurrency: {
     variable: "MINION_CONCURRENCY",
-    schema: z.int().min(1),
+    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
     allowed: "a whole number of at least 1, e.g. concurrency: 4",
   },
   retries: {
     variable: "MINION_RETRIES",
-    schema: z.int().min(0),
+    schema: v.pipe(v.number(), v.integer(), v.minValue(0)),
     allowed: "a whole number of at least 0, e.g. retries: 2",
   },
   timeout: {
     variable: "MINION_TIMEOUT",
-    schema: z.number().positive(),
+    schema: v.pipe(v.number(), v.gtValue(0)),
     allowed: "a number of seconds above 0, e.g. timeout: 3600",
   },
   grace: {
     variable: "MINION_GRACE",
-    schema: z.number().positive(),
+    schema: v.pipe(v.number(), v.gtValue(0)),
     allowed: "a number of seconds above 0, e.g. grace: 10",
   },
   max_params: {
     variable: "MINION_MAX_PARAMS",
-    schema: z.int().min(1),
+    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
     allowed: "a whole number of at least 1, e.g. max_params: 100",
   },
   idle_exit: {
     variable: "MINION_IDLE_EXIT",
-    schema: z.number().positive(),
+    schema: v.pipe(v.number(), v.gtValue(0)),
     allowed: "a number of seconds above 0, e.g. idle_exit: 60",
   },
   shell: {
     variable: "MINION_SHELL",
-    schema: z.boolean(),
+    schema: v.boolean(),
     allowed: "true or false",
   },
   results: {
     variable: "MINION_RESULTS",
-    schema: z.string().min(1),
+    schema: v.pipe(v.string(), v.minLength(1)),
     allowed: "a directory, e.g. results: out",
   },
   reporter: {
     variable: "MINION_REPORTER",
-    schema: z.enum(Object.keys(REPORTERS) as [string, ...string[]]),
+    schema: v.picklist(Object.keys(REPORTERS)),
     allowed: `one of ${Object.keys(REPORTERS).join(", ")}`,
   },
   stats: {
     variable: "MINION_STATS",
-    schema: z.union([z.int(), z.string()]).refine(validAddress),
+    schema: v.pipe(
+      v.union([v.pipe(v.number(), v.integer()), v.string()]),
+      v.check(validAddress),
+    ),
     allowed:
       "a port (bound to 127.0.0.1), HOST:PORT or :PORT for every interface, e.g. stats: 9100",
   },
   bar: {
     variable: "MINION_BAR",
-    schema: z.boolean(),
+    schema: v.boolean(),
     allowed: "true or false",
   },
   container: {
     variable: "MINION_CONTAINER_IMAGE",
-    schema: z.string().min(1),
+    schema: v.pipe(v.string(), v.minLength(1)),
     allowed: "a container image, e.g. container: docker.io/library/python:3",
   },
   env: {
-    schema: z.record(
-      z.string().regex(VARIABLE_NAME),
-      z.union([z.string(), z.number(), z.boolean()]),
+    schema: v.record(
+      v.pipe(v.string(), v.regex(VARIABLE_NAME)),
+      v.union([v.string(), v.number(), v.boolean()]),
     ),
     allowed:
       "a mapping of variables (the engine's and reporter's settings, ...) to strings, numbers or true/false, e.g. env: { FILE_PATH: params.txt }",
   },
 };
 
-const SCHEMA = z.strictObject(
+const SCHEMA = v.strictObject(
   Object.fromEntries(
     Object.entries(PROJECT_KEYS).map(([key, spec]) => [
       key,
-      spec.schema.optional(),
+      v.optional(spec.schema),
     ]),
   ),
 );
+
+/** The path of an issue, and whether it is about a mapping's key. */
+function where(issue: v.BaseIssue<unknown>): { path: string[]; key: boolean } {
+  const path = (issue.path ?? []).map((item) => String(item.key));
+  const key = issue.path?.at(-1)?.origin === "key";
+  // Of a union's branches, the one that got furthest says what is wrong.
+  const deepest = (issue.issues ?? [])
+    .map(where)
+    .sort((a, b) => b.path.length - a.path.length)[0];
+  if (issue.type === "union" && deepest && deepest.path.length > 0) {
+    const inner = deepest.path.slice(
+      deepest.path.length > path.length &&
+        deepest.path.slice(0, path.length).join("\0") === path.join("\0")
+        ? path.length
+        : 0,
+    );
+    return { path: [...path, ...inner], key: deepest.key };
+  }
+  return { path, key };
+}
 
 /** The closest known key to a misspelt one, if it is close. */
 function closest(word: string): string | undefined {
@@ -225,36 +252,23 @@ export function parseProject(text: string, path: string): Project {
     );
   }
   const data = doc.toJS() as Record<string, unknown>;
-  const result = SCHEMA.safeParse(data);
+  const result = v.safeParse(SCHEMA, data);
   if (!result.success) {
-    let issue = result.error.issues[0]!;
-    // Of a union's branches, the one that got furthest says what is wrong.
-    while (issue.code === "invalid_union" && issue.errors.length > 0) {
-      const branch = issue.errors
-        .map((issues) => issues[0])
-        .filter((i) => i !== undefined)
-        .sort((a, b) => b.path.length - a.path.length)[0];
-      if (!branch || branch.path.length === 0) break;
-      issue = {
-        ...branch,
-        path: [...issue.path, ...branch.path],
-      } as typeof issue;
-    }
-    if (issue.code === "unrecognized_keys") {
-      const key = issue.keys[0]!;
-      const guess = closest(key);
+    const issue = result.issues[0];
+    const { path: path_, key } = where(issue);
+    const top = path_[0]!;
+    const keyPath = path_.join(".");
+    if (issue.type === "strict_object") {
+      const guess = closest(top);
       throw fail(
-        key,
-        keyOffset(root, key),
-        `unknown key '${key}'${
+        top,
+        keyOffset(root, top),
+        `unknown key '${top}'${
           guess ? ` (did you mean '${guess}'?)` : ""
         }; allowed keys: ${Object.keys(PROJECT_KEYS).join(", ")}`,
       );
     }
-    const path_ = issue.path.map(String);
-    const top = path_[0]!;
-    const keyPath = path_.join(".");
-    if (issue.code === "invalid_key") {
+    if (key) {
       // The name of an `env` variable is at fault: point at it.
       throw fail(
         keyPath,
@@ -277,7 +291,7 @@ export function parseProject(text: string, path: string): Project {
       `${keyPath} is ${shown(value)}: expected ${allowed}`,
     );
   }
-  const values = result.data as Record<string, unknown>;
+  const values = result.output as Record<string, unknown>;
   const variables: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
     const variable = PROJECT_KEYS[key]?.variable;
