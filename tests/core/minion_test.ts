@@ -316,3 +316,46 @@ Deno.test("an engine that cannot hand out params ends the run with its error", a
     "connection refused",
   );
 });
+
+Deno.test("a minion busy with a long task still sends heartbeats, and none after it leaves", async () => {
+  const events: MinionEvent[] = [];
+  let beats!: () => void;
+  const twoBeats = new Promise<void>((resolve) => beats = resolve);
+  const reporter = {
+    report(event: MinionEvent) {
+      events.push(event);
+      if (events.filter((e) => e.type === "minion.heartbeat").length === 2) {
+        beats();
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+  const summary = await runMinion({
+    engine: fakeEngine(["long"]),
+    // The task lasts until two heartbeats were heard while it ran (or fails
+    // after a while, so that a minion without heartbeats fails the test).
+    callback: {
+      process: async () => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const deadline = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("no heartbeat")), 10_000);
+        });
+        try {
+          await Promise.race([twoBeats, deadline]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    },
+    reporter,
+    heartbeatMs: 10,
+  });
+  assertEquals(summary.done, 1);
+  const beat = events.find((e) => e.type === "minion.heartbeat");
+  assert(beat?.type === "minion.heartbeat");
+  assertEquals(beat.inFlight, 1);
+  const stopped = events.findIndex((e) => e.type === "minion.stopped");
+  assertEquals(stopped, events.length - 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assertEquals(events.length - 1, stopped, "no heartbeat after leaving");
+});
