@@ -146,6 +146,7 @@ by a shell), or put in place of {} / {name} / {0} placeholders. Exit 0 acks
 the param; anything else fails it.
 
 Without PROGRAM, the command of .minionize.yml runs (see minionize init).
+
 Options (each also read from the variable in brackets, then from .env, then
 from .minionize.yml):
 ${formatOptions(RUN_OPTIONS)}
