@@ -180,8 +180,9 @@ export class FleetReader {
 
   async #census(): Promise<QueueCensus | undefined> {
     const env = this.sources.env;
-    const name = env?.MINION_ENGINE?.trim();
-    if (!env || !name || !(name in ENGINES)) return undefined;
+    // The same engine a minion started here would use, default included.
+    const name = env?.MINION_ENGINE?.trim() || "execo";
+    if (!env || !(name in ENGINES)) return undefined;
     try {
       return await (await ENGINES[name]!()).census?.(env);
     } catch (error) {
