@@ -151,13 +151,8 @@ function where(issue: v.BaseIssue<unknown>): { path: string[]; key: boolean } {
     .map(where)
     .sort((a, b) => b.path.length - a.path.length)[0];
   if (issue.type === "union" && deepest && deepest.path.length > 0) {
-    const inner = deepest.path.slice(
-      deepest.path.length > path.length &&
-        deepest.path.slice(0, path.length).join("\0") === path.join("\0")
-        ? path.length
-        : 0,
-    );
-    return { path: [...path, ...inner], key: deepest.key };
+    // A branch's issues have paths from the union's own value.
+    return { path: [...path, ...deepest.path], key: deepest.key };
   }
   return { path, key };
 }
@@ -319,18 +314,21 @@ export function parseProject(text: string, path: string): Project {
       ? (value ? "1" : "0")
       : String(value);
   }
-  const command = values.command === undefined
-    ? undefined
-    : typeof values.command === "string"
-    ? split(values.command)
-    : values.command as string[];
+  let command: string[] | undefined;
+  try {
+    command = typeof values.command === "string"
+      ? split(values.command)
+      : values.command as string[] | undefined;
+  } catch {
+    command = []; // an unclosed quote
+  }
   if (command !== undefined && command.length === 0) {
     throw fail(
       "command",
       valueOffset(doc, ["command"]),
       `command is '${values.command}': expected ${
         PROJECT_KEYS.command!.allowed
-      }`,
+      } (quotes closed)`,
     );
   }
   return { path, variables, command };

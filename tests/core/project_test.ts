@@ -118,6 +118,11 @@ const MALFORMED: [string, string, RegExp][] = [
     /line 1: command is a list: expected the program and its arguments/,
   ],
   [
+    "a command with an unclosed quote",
+    "engine: file\ncommand: echo 'oops\n",
+    /line 2: command is 'echo 'oops': expected the program and its arguments, .*\(quotes closed\)/,
+  ],
+  [
     "a command list holding a mapping",
     "command:\n  - echo\n  - {a: 1}\n",
     /line 3: command\.1 is a mapping: expected the program and its arguments/,
