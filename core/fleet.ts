@@ -9,7 +9,7 @@
 import type { Env, QueueCensus } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
 import { ENGINES } from "./registry.ts";
-import { type MinionStatus, readStatus } from "./reports.ts";
+import { type MinionStatus, ReportFollower } from "./reports.ts";
 import type { StatsSnapshot } from "./stats.ts";
 
 /** One minion as `top` shows it. */
@@ -99,9 +99,14 @@ export function statsUrl(endpoint: string): string {
  */
 export class FleetReader {
   #seen = new Map<string, FleetMinion>();
+  #reports: ReportFollower | undefined;
 
   /** @param sources where to look */
-  constructor(readonly sources: FleetSources) {}
+  constructor(readonly sources: FleetSources) {
+    if (sources.directory !== undefined) {
+      this.#reports = new ReportFollower(sources.directory);
+    }
+  }
 
   /**
    * Reads every source once.
@@ -112,12 +117,11 @@ export class FleetReader {
     const { sources } = this;
     const now = (sources.now ?? Date.now)();
     const byId = new Map<string, FleetMinion>();
-    if (sources.directory !== undefined) {
-      const report = await readStatus(sources.directory);
-      for (const m of report.minions) {
+    if (this.#reports) {
+      for (const m of await this.#reports.read()) {
         byId.set(
           m.minion,
-          fromStatus(m, sources.directory, sources.lostAfterMs, now),
+          fromStatus(m, this.#reports.directory, sources.lostAfterMs, now),
         );
       }
     }

@@ -88,21 +88,20 @@ function phaseStats(values: number[]): PhaseStats {
   };
 }
 
-async function readMinion(
-  path: string,
-  phases: Record<string, number[]>,
-): Promise<MinionStatus | undefined> {
-  const file = await Deno.open(path);
-  let status: MinionStatus | undefined;
-  const inFlight = new Map<string, { param: string; since: string }>();
-  for await (const line of readLines(file.readable)) {
+/** One minion's status, built up one event at a time. */
+class _Minion {
+  #status: MinionStatus | undefined;
+  #inFlight = new Map<number, { param: string; since: string }>();
+
+  /** Takes one line of its report file; a torn line is skipped. */
+  add(line: string, phases?: Record<string, number[]>): void {
     let event: MinionEvent;
     try {
       event = JSON.parse(line) as MinionEvent;
     } catch {
-      continue; // a line cut short by a killed minion
+      return; // a line cut short by a killed minion
     }
-    status ??= {
+    const status = this.#status ??= {
       minion: event.minion,
       host: event.host,
       pid: event.pid,
@@ -118,26 +117,141 @@ async function readMinion(
     };
     status.lastSeen = event.time;
     if (event.type === "param.started") {
-      inFlight.set(`${event.seq}`, {
+      this.#inFlight.set(event.seq, {
         param: paramText(event.param),
         since: event.time,
       });
     } else if (event.type === "param.finished") {
-      inFlight.delete(`${event.seq}`);
+      this.#inFlight.delete(event.seq);
       status[event.outcome]++;
-      for (const phase of PHASES) phases[phase]!.push(event.timings[phase]);
+      if (phases) {
+        for (const phase of PHASES) phases[phase]!.push(event.timings[phase]);
+      }
     } else if (event.type === "minion.stopped") {
       status.state = `stopped (${event.reason})`;
     }
   }
-  if (!status) return undefined;
-  status.inFlight = [...inFlight.values()];
-  const seconds = (Date.parse(status.lastSeen) - Date.parse(status.firstSeen)) /
-    1000;
-  status.rate = seconds > 0
-    ? Math.round(((status.done + status.failed) / seconds) * 100) / 100
-    : 0;
-  return status;
+
+  /** The status so far, or `undefined` before its first event. */
+  status(): MinionStatus | undefined {
+    const status = this.#status;
+    if (!status) return undefined;
+    const seconds =
+      (Date.parse(status.lastSeen) - Date.parse(status.firstSeen)) / 1000;
+    return {
+      ...status,
+      inFlight: [...this.#inFlight.values()],
+      rate: seconds > 0
+        ? Math.round(((status.done + status.failed) / seconds) * 100) / 100
+        : 0,
+    };
+  }
+}
+
+async function readMinion(
+  path: string,
+  phases: Record<string, number[]>,
+): Promise<MinionStatus | undefined> {
+  const file = await Deno.open(path);
+  const minion = new _Minion();
+  for await (const line of readLines(file.readable)) minion.add(line, phases);
+  return minion.status();
+}
+
+function unreadable(directory: string, error: unknown): ConfigError {
+  return new ConfigError(
+    "REPORTER_JSON_DIRECTORY",
+    `Cannot read reports in '${directory}': ${
+      (error as Error).message
+    }; run minions with MINION_REPORTER=json, or name their REPORTER_JSON_DIRECTORY`,
+    { cause: error },
+  );
+}
+
+interface _Tail {
+  offset: number;
+  rest: string;
+  decoder: TextDecoder;
+  minion: _Minion;
+}
+
+/**
+ * Follows the report files of a directory, reading at each call only what
+ * was appended since the last: `minionize top` refreshes every second over
+ * hundreds of growing files.
+ */
+export class ReportFollower {
+  #tails = new Map<string, _Tail>();
+
+  /** @param directory the json reporter's directory */
+  constructor(readonly directory: string) {}
+
+  /**
+   * Every minion's status now, in no particular order.
+   *
+   * @throws {ConfigError} when the directory cannot be read
+   */
+  async read(): Promise<MinionStatus[]> {
+    const names = new Set<string>();
+    try {
+      for await (const entry of Deno.readDir(this.directory)) {
+        if (entry.isFile && entry.name.endsWith(".jsonl")) {
+          names.add(entry.name);
+        }
+      }
+    } catch (error) {
+      throw unreadable(this.directory, error);
+    }
+    for (const name of this.#tails.keys()) {
+      if (!names.has(name)) this.#tails.delete(name);
+    }
+    const minions: MinionStatus[] = [];
+    for (const name of names) {
+      const status = await this.#follow(name);
+      if (status) minions.push(status);
+    }
+    return minions;
+  }
+
+  async #follow(name: string): Promise<MinionStatus | undefined> {
+    const fresh = (): _Tail => ({
+      offset: 0,
+      rest: "",
+      decoder: new TextDecoder(),
+      minion: new _Minion(),
+    });
+    let tail = this.#tails.get(name) ?? fresh();
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(`${this.directory}/${name}`);
+    } catch {
+      return tail.minion.status(); // removed meanwhile
+    }
+    try {
+      const { size } = await file.stat();
+      if (size < tail.offset) tail = fresh(); // replaced by a shorter file
+      this.#tails.set(name, tail);
+      if (size === tail.offset) return tail.minion.status();
+      await file.seek(tail.offset, Deno.SeekMode.Start);
+      const buffer = new Uint8Array(size - tail.offset);
+      let filled = 0;
+      while (filled < buffer.length) {
+        const n = await file.read(buffer.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      tail.offset += filled;
+      const text = tail.rest +
+        tail.decoder.decode(buffer.subarray(0, filled), { stream: true });
+      const lines = text.split("\n");
+      // The last piece may be a line still being written: keep it for later.
+      tail.rest = lines.pop()!;
+      for (const line of lines) tail.minion.add(line.replace(/\r$/, ""));
+      return tail.minion.status();
+    } finally {
+      file.close();
+    }
+  }
 }
 
 /**
@@ -157,13 +271,7 @@ export async function readStatus(directory: string): Promise<StatusReport> {
       if (status) minions.push(status);
     }
   } catch (error) {
-    throw new ConfigError(
-      "REPORTER_JSON_DIRECTORY",
-      `Cannot read reports in '${directory}': ${
-        (error as Error).message
-      }; run minions with MINION_REPORTER=json, or name their REPORTER_JSON_DIRECTORY`,
-      { cause: error },
-    );
+    throw unreadable(directory, error);
   }
   minions.sort((a, b) =>
     a.firstSeen.localeCompare(b.firstSeen) || a.minion.localeCompare(b.minion)
