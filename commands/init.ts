@@ -35,7 +35,8 @@ export function projectTemplate(): string {
 
 # The engine's settings, and any other variable, as in .env.
 # env:
-#   FILE_PATH: params.txt
+#   EXECO_PERSISTENCE_DIR: sweeps   # engine execo (the default)
+#   FILE_PATH: params.txt           # engine file
 #   FILE_DECODER: json
 
 # Params in flight at once (MINION_CONCURRENCY, -j).

@@ -35,6 +35,7 @@ import type {
   Env,
   JsonValue,
   PublishOptions,
+  QueueCensus,
 } from "../../core/contracts.ts";
 import { readSeconds } from "../../core/config.ts";
 import { dryQueue, sweepQueue } from "./queue.ts";
@@ -44,6 +45,7 @@ import {
   DEFAULT_DIR,
   DEFAULT_LEASE_MS,
   openSweep,
+  sweepCensus,
   sweepConfigError,
   todoTexts,
 } from "./sweep.ts";
@@ -120,5 +122,18 @@ async function publish(
   }
 }
 
+/**
+ * Counts the sweep of `EXECO_PERSISTENCE_DIR` for `minionize top`, or
+ * `undefined` when there is none (yet).
+ */
+async function census(env: Env): Promise<QueueCensus | undefined> {
+  try {
+    return await sweepCensus(execoSettings(env).dir);
+  } catch (error) {
+    if (error instanceof SweepError) return undefined;
+    throw error;
+  }
+}
+
 /** The `execo` engine plug-in. */
-export const execoEngine: EnginePlugin = { open, publish };
+export const execoEngine: EnginePlugin = { open, publish, census };

@@ -10,6 +10,7 @@ import type { JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { canonicalJson } from "../../core/param.ts";
 import { isExecoSweep, readExecoSweep } from "./import_execo.ts";
+import { DONE, FAILED } from "./state.ts";
 import { JOURNAL, SNAPSHOT_PREFIX, SweepError, SweepStore } from "./store.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */
@@ -76,6 +77,30 @@ export async function todoTexts(dir: string): Promise<string[]> {
   const store = await SweepStore.open(dir);
   try {
     return [...store.state.todoIds()].map((id) => store.state.texts[id]!);
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * How many params `dir` holds and how many are finished (done or failed),
+ * without claiming or importing anything (for progress and ETAs).
+ *
+ * @throws {SweepError} as {@linkcode openSweep}
+ */
+export async function sweepCensus(
+  dir: string,
+): Promise<{ total: number; finished: number }> {
+  if (!(await holdsOurSweep(dir)) && (await isExecoSweep(dir))) {
+    const { texts, states } = await readExecoSweep(dir, Date.now(), 0);
+    const finished = [...(states?.values() ?? [])]
+      .filter((state) => state.st === DONE || state.st === FAILED).length;
+    return { total: texts.length, finished };
+  }
+  const store = await SweepStore.open(dir);
+  try {
+    const { todo, claimed, done, failed } = store.state.counts;
+    return { total: todo + claimed + done + failed, finished: done + failed };
   } finally {
     store.close();
   }

@@ -282,3 +282,56 @@ Deno.test("top without a terminal prints one snapshot of the reports directory",
     /^minionize: error: Cannot read reports in 'nowhere'/,
   );
 });
+
+Deno.test("top totals minions sharing an execo sweep from the sweep itself", async () => {
+  const dir = await tempDir();
+  const levels = Array.from({ length: 24 }, (_, i) => i + 1).join(",");
+  const created = await runCli(
+    ["sweep", "create", "--dir", `${dir}/sweep`, "--param", `i=${levels}`],
+    { cwd: dir },
+  );
+  assertEquals(created.code, 0, created.stderr);
+  const env = {
+    EXECO_PERSISTENCE_DIR: `${dir}/sweep`,
+    REPORTER_JSON_DIRECTORY: `${dir}/reports`,
+  };
+  const children = [1, 2, 3].map(() =>
+    cliCommand([
+      "--engine",
+      "execo",
+      "--reporter",
+      "json",
+      "sh",
+      "-c",
+      "sleep 0.2",
+    ], {
+      env,
+      cwd: dir,
+    }).spawn()
+  );
+  try {
+    let snapshot = "";
+    await eventually("three minions at work on the sweep", async () => {
+      const { stdout } = await runCli(["top", "--once", `${dir}/reports`], {
+        cwd: dir,
+        env,
+      });
+      snapshot = stdout;
+      return /3 minions: 3 running/.test(stdout) &&
+        /^done [1-9]/m.test(stdout);
+    }, 60_000);
+    assertMatch(snapshot, /left \d+ of 24 {2}ETA (\d+:\d\d|\?)\n/);
+    for (const child of children) assertEquals((await child.output()).code, 0);
+    const { stdout } = await runCli(["top", "--once", `${dir}/reports`], {
+      cwd: dir,
+      env,
+    });
+    assertMatch(stdout, /3 minions: 0 running, 0 lost, 3 stopped/);
+    assertMatch(
+      stdout,
+      /^done 24 {2}failed 0 {2}in flight 0 .* left 0 of 24 {2}ETA 0:00$/m,
+    );
+  } finally {
+    await stop(children);
+  }
+});

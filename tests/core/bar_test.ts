@@ -51,6 +51,28 @@ Deno.test({
 });
 
 Deno.test({
+  name: "--bar counts a shared-filesystem sweep from its size",
+  ignore: !hasScript,
+  async fn() {
+    const dir = await tempDir();
+    const created = await runCli(
+      ["sweep", "create", "--dir", "sweep", "--param", "i=1,2,3,4,5"],
+      { cwd: dir },
+    );
+    assertEquals(created.code, 0, created.stderr);
+    const text = await inTerminal(
+      `EXECO_PERSISTENCE_DIR=sweep '${Deno.execPath()}' run -A --quiet '${CLI}' ` +
+        `--engine execo --bar -j 2 sh -c 'sleep 0.3' >/dev/null`,
+      dir,
+    );
+    const frames = text.split("\r").map((f) =>
+      f.replaceAll(CLEAR, "").replaceAll("\n", "")
+    ).filter((f) => f.startsWith("["));
+    assertMatch(frames.at(-1)!, /^\[#+\] 5\/5 100% .* ETA 0:00$/);
+  },
+});
+
+Deno.test({
   name: "--bar without a known total shows counts and rate, no bar",
   ignore: !hasScript,
   async fn() {
