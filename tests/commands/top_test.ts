@@ -1,8 +1,10 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { CLI, cliCommand, eventually, runCli, tempDir } from "../_cli.ts";
-import { available, freePort } from "../services/harness.ts";
+import { available, CACHE, freePort } from "../services/harness.ts";
 
 const hasTmux = available("tmux", "bash tests/services/install/base.sh");
+const PYTHON = `${CACHE}/venv/bin/python`;
+const hasExeco = available(PYTHON, "bash tests/services/install.sh execo");
 
 /** Starts a minion reporting to `reports`, over its own params file. */
 async function minion(
@@ -334,4 +336,35 @@ Deno.test("top totals minions sharing an execo sweep from the sweep itself", asy
   } finally {
     await stop(children);
   }
+});
+
+Deno.test({
+  name: "top counts a sweep written by Python execo without importing it",
+  ignore: !hasExeco,
+  async fn() {
+    const dir = await tempDir();
+    const made = await new Deno.Command(PYTHON, {
+      args: [
+        "-c",
+        "from execo_engine.sweep import ParamSweeper\n" +
+        "s = ParamSweeper('sweeps', sweeps=range(10), save_sweeps=True)\n" +
+        "for _ in range(3): s.done(s.get_next())\n" +
+        "s.get_next()\n",
+      ],
+      cwd: dir,
+    }).output();
+    assertEquals(made.code, 0, new TextDecoder().decode(made.stderr));
+    const before = [...Deno.readDirSync(`${dir}/sweeps`)].map((e) => e.name)
+      .sort();
+    await Deno.mkdir(`${dir}/reports`);
+    const { code, stdout } = await runCli(["top", "--once", "reports"], {
+      cwd: dir,
+    });
+    assertEquals(code, 0);
+    assertMatch(stdout, /left 7 of 10 {2}ETA \?/);
+    assertMatch(stdout, /^\[#+-+\] 3\/10 30%/m);
+    const after = [...Deno.readDirSync(`${dir}/sweeps`)].map((e) => e.name)
+      .sort();
+    assertEquals(after, before);
+  },
 });
