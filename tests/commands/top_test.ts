@@ -141,7 +141,11 @@ Deno.test({
         "three running minions on the screen",
         (s) =>
           rows(s).filter((r) => r[3] === "running").length === 3 &&
-          rows(s).some((r) => Number(r[7]) > 0),
+          // alpha has done some, beta has failed some: the sorts can tell.
+          rows(s).some((r) =>
+            r[2] === String(alpha!.pid) && Number(r[6]) > 0
+          ) &&
+          rows(s).some((r) => r[2] === String(beta!.pid) && Number(r[7]) > 0),
       );
       assertMatch(
         screen,
@@ -149,7 +153,7 @@ Deno.test({
       );
       assertMatch(
         screen,
-        /^done \d+ {2}failed \d+ {2}in flight 3 {2}throughput \d+\.\d\d\/s/m,
+        /^done \d+ {2}failed \d+ {2}in flight [1-3] {2}throughput \d+\.\d\d\/s/m,
       );
       assertMatch(
         screen,
@@ -208,17 +212,23 @@ Deno.test({
 Deno.test("top --once prints totals and an ETA from stats endpoints and the queue's size", async () => {
   const dir = await tempDir();
   const port = freePort();
-  const child = await minion(dir, "p", 40, "sleep 0.1", [
-    "--stats",
-    String(port),
-  ], { MINION_REPORTER: "null" });
+  // Param p-10 waits for the gate: the minion is caught with 9 done.
+  const gate = `${dir}/go`;
+  const child = await minion(
+    dir,
+    "p",
+    40,
+    `test "$0" != p-10 || while [ ! -e '${gate}' ]; do sleep 0.05; done`,
+    ["--stats", String(port)],
+    { MINION_REPORTER: "null" },
+  );
   const dead = freePort();
   try {
     await eventually("the minion to finish some params", async () => {
       try {
         const stats = await (await fetch(`http://127.0.0.1:${port}/stats`))
           .json();
-        return stats.done >= 3;
+        return stats.done === 9 && stats.inFlight.length === 1;
       } catch {
         return false;
       }
@@ -233,18 +243,19 @@ Deno.test("top --once prints totals and an ETA from stats endpoints and the queu
     assertMatch(stdout, /2 minions: 1 running, 0 lost, 0 stopped/);
     assertMatch(
       stdout,
-      /throughput \d+\.\d\d\/s {2}left \d+ of 40 {2}ETA \d+:\d\d\n/,
+      /^done 9 {2}failed 0 {2}in flight 1 {2}throughput \d+\.\d\d\/s {2}left 31 of 40 {2}ETA \d+:\d\d\n/m,
     );
-    assertMatch(stdout, /^\[[#-]+\] \d+\/40 \d+%/m);
+    assertMatch(stdout, /^\[[#-]+\] 9\/40 22%/m);
     const table = rows(stdout);
     assertEquals(table.length, 2);
     const live = table.find((r) => r[2] === String(child.pid))!;
     assertEquals(live[3], "running");
-    assertMatch(live[4]!, /^p-\d+$/);
+    assertEquals(live[4], "p-10");
     const unreachable = table.find((r) => r[3] === "unreachable")!;
     assertEquals(unreachable[0], `http://127.0.0.1:${dead}/stats`);
     assert(!stdout.includes("q quit"), "no key help in a snapshot");
   } finally {
+    await Deno.writeTextFile(gate, "");
     await stop([child]);
   }
 });
@@ -297,6 +308,8 @@ Deno.test("top totals minions sharing an execo sweep from the sweep itself", asy
     EXECO_PERSISTENCE_DIR: `${dir}/sweep`,
     REPORTER_JSON_DIRECTORY: `${dir}/reports`,
   };
+  // Every task waits for the gate: the minions are caught mid-sweep.
+  const gate = `${dir}/go`;
   const children = [1, 2, 3].map(() =>
     cliCommand([
       "--engine",
@@ -305,35 +318,34 @@ Deno.test("top totals minions sharing an execo sweep from the sweep itself", asy
       "json",
       "sh",
       "-c",
-      "sleep 0.2",
-    ], {
-      env,
-      cwd: dir,
-    }).spawn()
+      `while [ ! -e '${gate}' ]; do sleep 0.05; done`,
+    ], { env, cwd: dir }).spawn()
   );
+  const snapshot = async () =>
+    (await runCli(["top", "--once", `${dir}/reports`], { cwd: dir, env }))
+      .stdout;
   try {
-    let snapshot = "";
-    await eventually("three minions at work on the sweep", async () => {
-      const { stdout } = await runCli(["top", "--once", `${dir}/reports`], {
-        cwd: dir,
-        env,
-      });
-      snapshot = stdout;
-      return /3 minions: 3 running/.test(stdout) &&
-        /^done [1-9]/m.test(stdout);
+    let text = "";
+    await eventually("three minions holding a param each", async () => {
+      text = await snapshot();
+      return text.includes("in flight 3");
     }, 60_000);
-    assertMatch(snapshot, /left \d+ of 24 {2}ETA (\d+:\d\d|\?)\n/);
-    for (const child of children) assertEquals((await child.output()).code, 0);
-    const { stdout } = await runCli(["top", "--once", `${dir}/reports`], {
-      cwd: dir,
-      env,
-    });
-    assertMatch(stdout, /3 minions: 0 running, 0 lost, 3 stopped/);
+    assertMatch(text, /3 minions: 3 running, 0 lost, 0 stopped/);
     assertMatch(
-      stdout,
+      text,
+      /^done 0 {2}failed 0 {2}in flight 3 {2}throughput 0\.00\/s {2}left 24 of 24 {2}ETA \?$/m,
+    );
+    await Deno.writeTextFile(gate, "");
+    for (const child of children) assertEquals((await child.output()).code, 0);
+    text = await snapshot();
+    assertMatch(text, /3 minions: 0 running, 0 lost, 3 stopped/);
+    assertMatch(
+      text,
       /^done 24 {2}failed 0 {2}in flight 0 .* left 0 of 24 {2}ETA 0:00$/m,
     );
+    assertMatch(text, /^\[#{40}\] 24\/24 100%/m);
   } finally {
+    await Deno.writeTextFile(gate, "");
     await stop(children);
   }
 });
