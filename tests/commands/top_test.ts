@@ -47,13 +47,16 @@ async function stop(children: Deno.ChildProcess[]): Promise<void> {
   }
 }
 
-/** A tmux server of the test's own, so nobody else's sessions are touched. */
+/**
+ * A tmux server of the test's own, its socket in the test's directory, so
+ * nobody else's sessions are touched and nothing is left behind.
+ */
 class Tmux {
-  readonly socket = `minionize-top-${Deno.pid}-${Date.now()}`;
+  constructor(readonly socket: string) {}
 
   async run(...args: string[]): Promise<{ code: number; stdout: string }> {
     const { code, stdout } = await new Deno.Command("tmux", {
-      args: ["-L", this.socket, ...args],
+      args: ["-S", this.socket, ...args],
       stdout: "piped",
       stderr: "null",
     }).output();
@@ -104,7 +107,7 @@ Deno.test({
       await minion(dir, "zeta7", 5, "sleep 60"),
     ];
     const [alpha, beta, zeta] = children;
-    const tmux = new Tmux();
+    const tmux = new Tmux(`${dir}/tmux.sock`);
     try {
       await eventually("three minions to report", async () => {
         try {
@@ -204,6 +207,7 @@ Deno.test({
       );
     } finally {
       await tmux.run("kill-server");
+      await Deno.remove(tmux.socket).catch(() => {});
       await stop(children);
     }
   },
