@@ -62,7 +62,10 @@ export async function launch(
 ): Promise<MinionSummary> {
   const minionId = newMinionId();
   const deadline = await walltimeDeadline(settings.walltimeMs, env);
-  const chosen = settings.dryRun
+  // With the `null` reporter (the default) nobody listens, so the loop is
+  // given no reporter at all and builds no events: about 5 µs a param,
+  // which matters for brokers that hand out params in microseconds.
+  const chosen = settings.dryRun || settings.reporter === "null"
     ? undefined
     : await (await REPORTERS[settings.reporter]!()).open({ env, minionId });
   // The stats hear the same events as the chosen reporter, beside it.
