@@ -15,6 +15,7 @@ export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
   google: async () => (await import("../engines/google.ts")).googleEngine,
   kafka: async () => (await import("../engines/kafka.ts")).kafkaEngine,
   rabbitmq: async () => (await import("../engines/rabbitmq.ts")).rabbitmqEngine,
+  redis: async () => (await import("../engines/redis.ts")).redisEngine,
 };
 
 /** Reporters by the name `MINION_REPORTER` takes. */

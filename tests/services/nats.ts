@@ -1,0 +1,62 @@
+/**
+ * A throwaway NATS server with JetStream on a free loopback port, its store
+ * in a temporary directory.
+ *
+ * @module
+ */
+
+import {
+  available,
+  CACHE,
+  freePort,
+  listening,
+  type RunningService,
+  spawnServer,
+  tail,
+  waitUntil,
+} from "./harness.ts";
+
+// Debian installs the server under /usr/sbin, which a user's PATH may lack.
+const COMMAND = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find(
+  (path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  },
+) ?? "nats-server";
+
+/** Whether nats-server is installed (throws under CI when it is not). */
+export function natsAvailable(): boolean {
+  return available(COMMAND, "bash tests/services/install.sh nats");
+}
+
+/** Starts nats-server with JetStream; `env.NATS_URL` points at it. */
+export async function startNats(): Promise<RunningService> {
+  const port = freePort();
+  await Deno.mkdir(CACHE, { recursive: true });
+  const dir = await Deno.makeTempDir({ dir: CACHE, prefix: "nats-" });
+  const server = await spawnServer("nats", COMMAND, [
+    "-js",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-sd",
+    dir,
+  ]);
+  try {
+    await waitUntil("nats-server", () => listening(port));
+  } catch (error) {
+    await server.stop();
+    throw new Error(`${(error as Error).message}\n${await tail(server.log)}`);
+  }
+  return {
+    env: { NATS_URL: `nats://127.0.0.1:${port}` },
+    async stop() {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
