@@ -1,0 +1,409 @@
+/**
+ * Engine `postgres`: params are rows of a queue table in PostgreSQL, claimed
+ * with `FOR UPDATE SKIP LOCKED` so that many minions take different rows
+ * without waiting on each other.
+ *
+ * A row goes `todo` → `running` (with an owner and a lease expiry) → `done`
+ * or `failed` (with the reason). A running task's lease is renewed every
+ * third of `MINION_LEASE`; a row whose lease expired (its minion was killed)
+ * is claimed again by any minion. `attempts` counts claims: a failed task's
+ * row goes back to `todo` keeping the count, a row given back on SIGTERM
+ * has its count lowered again. Rows stay in the table when done, so the
+ * table is also the record of the run.
+ *
+ * Settings: `DATABASE_URL` (default `postgres://localhost:5432/postgres`),
+ * `POSTGRES_TABLE` (`minionize_queue`, optionally `schema.table`),
+ * `POSTGRES_DECODER` (`identity` or `json`), `MINION_LEASE` (60 seconds).
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import type {
+  Delivery,
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+  JsonValue,
+  PublishOptions,
+} from "../core/contracts.ts";
+import { readChoice, readSeconds } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
+import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+
+type Sql = ReturnType<typeof postgres>;
+
+const DEFAULT_LEASE_MS = 60_000;
+/** Longest wait for a notification before looking for expired leases. */
+const POLL_MS = 1_000;
+
+interface Settings {
+  url: string;
+  table: string;
+  channel: string;
+  decoder: Decoder;
+  leaseMs: number;
+}
+
+function readSettings(env: Env): Settings {
+  const table = env.POSTGRES_TABLE?.trim() || "minionize_queue";
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(table)) {
+    throw new ConfigError(
+      "POSTGRES_TABLE",
+      `POSTGRES_TABLE is '${table}': expected a table name of letters, digits and _ (optionally schema.table), e.g. POSTGRES_TABLE=sweep_queue`,
+    );
+  }
+  return {
+    url: env.DATABASE_URL?.trim() || "postgres://localhost:5432/postgres",
+    table,
+    channel: `minionize_${table.replace(".", "_")}`.slice(0, 63),
+    decoder: readChoice(env, "POSTGRES_DECODER", DECODERS, "identity"),
+    leaseMs: readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS,
+  };
+}
+
+function _redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+}
+
+function _message(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return _message(error.errors[0]);
+  }
+  return error instanceof Error ? error.message || error.name : String(error);
+}
+
+/** Whether `error` means the connection is gone (worth waiting out). */
+function _lost(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" &&
+    (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(code) ||
+      code.startsWith("CONNECT") || code.startsWith("CONNECTION") ||
+      code === "57P01" || code === "57P03");
+}
+
+/**
+ * Runs `act`, waiting out a lost connection (the server restarting) until
+ * `signal` aborts or `patienceMs` passes.
+ */
+async function _patiently<T>(
+  act: () => Promise<T>,
+  signal: AbortSignal | undefined,
+  patienceMs = Infinity,
+): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  let wait = 100;
+  while (true) {
+    try {
+      return await act();
+    } catch (error) {
+      if (!_lost(error) || signal?.aborted || Date.now() > deadline) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 2_000);
+    }
+  }
+}
+
+/** Connects and checks the server answers; a `ConfigError` when not. */
+async function _connect(settings: Settings, max: number): Promise<Sql> {
+  let sql: Sql;
+  const fail = (cause: unknown) =>
+    new ConfigError(
+      "DATABASE_URL",
+      `Cannot connect to PostgreSQL at DATABASE_URL '${
+        _redact(settings.url)
+      }': ${
+        _message(cause)
+      }; check that the server runs there and that the URL's host, port, user, password and database are right`,
+      { cause },
+    );
+  try {
+    sql = postgres(settings.url, {
+      max,
+      connect_timeout: 5,
+      onnotice: () => {},
+    });
+  } catch (error) {
+    throw fail(error);
+  }
+  try {
+    await sql`select 1`;
+  } catch (error) {
+    await sql.end({ timeout: 0 }).catch(() => {});
+    throw fail(error);
+  }
+  return sql;
+}
+
+/** Creates the queue table and its index when missing. */
+async function _createTable(sql: Sql, table: string): Promise<void> {
+  const name = sql(table);
+  try {
+    await sql`create table if not exists ${name} (
+      id bigserial primary key,
+      param text not null,
+      state text not null default 'todo'
+        check (state in ('todo', 'running', 'done', 'failed')),
+      attempts integer not null default 0,
+      owner text,
+      lease_until timestamptz,
+      error text,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz
+    )`;
+    await sql`create index if not exists ${
+      sql(`${table.replace(".", "_")}_open`)
+    } on ${name} (id) where state in ('todo', 'running')`;
+  } catch (error) {
+    // Two minions creating the table at once: the other one won.
+    const code = (error as { code?: string }).code;
+    if (code !== "23505" && code !== "42P07") throw error;
+  }
+}
+
+interface Row {
+  id: string;
+  param: string;
+  attempts: number;
+}
+
+/** Opens the queue table for consuming (creating it when missing). */
+async function open(options: EngineOptions): Promise<Engine> {
+  const settings = readSettings(options.env);
+  const { table, leaseMs, channel } = settings;
+  const sql = await _connect(settings, Math.max(2, options.concurrency + 1));
+  try {
+    await _createTable(sql, table);
+  } catch (error) {
+    await sql.end({ timeout: 0 });
+    throw new ConfigError(
+      "POSTGRES_TABLE",
+      `Cannot create the queue table POSTGRES_TABLE '${table}': ${
+        _message(error)
+      }; check the user's rights or create it with 'minionize publish --create'`,
+      { cause: error },
+    );
+  }
+  if (options.dryRun) return _dryRun(sql, settings);
+  const name = sql(table);
+  const owner = `${_hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const lease = `${leaseMs} milliseconds`;
+
+  // Woken by publishers and by rows given back, so idle minions need not
+  // poll fast.
+  let wake = () => {};
+  const listening = await sql.listen(channel, () => wake()).catch(() =>
+    undefined
+  );
+
+  const buffer: Row[] = [];
+  let held = 0;
+
+  const claim = (count: number) =>
+    sql<Row[]>`
+      update ${name} set state = 'running', attempts = attempts + 1,
+        owner = ${owner}, lease_until = now() + ${lease}::interval,
+        updated_at = now()
+      where id in (
+        select id from ${name}
+        where state in ('todo', 'running')
+          and (state = 'todo' or lease_until < now())
+        order by id
+        limit ${count}
+        for update skip locked)
+      returning id::text, param, attempts`;
+
+  const putBack = (ids: string[], uncount: boolean) =>
+    sql`
+      with back as (
+        update ${name} set state = 'todo', owner = null, lease_until = null,
+          attempts = attempts - ${uncount ? 1 : 0}, updated_at = now()
+        where id = any(${ids}::bigint[]) and owner = ${owner}
+          and state = 'running'
+        returning id)
+      select pg_notify(${channel}, '') from back limit 1`;
+
+  const deliver = (row: Row): Delivery => {
+    held++;
+    let settled = false;
+    const settle = async (act: () => Promise<unknown>) => {
+      if (settled) return;
+      settled = true;
+      held--;
+      await _patiently(act, undefined, leaseMs);
+    };
+    const decoded = decode(row.param, settings.decoder);
+    return {
+      param: decoded.param,
+      attempt: Math.max(1, row.attempts),
+      id: row.id,
+      ...(decoded.ok ? {} : { malformed: decoded.error }),
+      ack: () =>
+        settle(() =>
+          sql`update ${name} set state = 'done', owner = null,
+            lease_until = null, updated_at = now() where id = ${row.id}`
+        ),
+      nack: () => settle(() => putBack([row.id], false)),
+      release: () => settle(() => putBack([row.id], true)),
+      fail: (reason) =>
+        settle(() =>
+          sql`update ${name} set state = 'failed', owner = null,
+            lease_until = null, error = ${reason}, updated_at = now()
+            where id = ${row.id}`
+        ),
+      renew: async () => {
+        if (settled) return;
+        await sql`update ${name}
+          set lease_until = now() + ${lease}::interval
+          where id = ${row.id} and owner = ${owner} and state = 'running'`;
+      },
+    };
+  };
+
+  const idle = (signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        wake = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, POLL_MS);
+      signal.addEventListener("abort", done, { once: true });
+      wake = done;
+    });
+
+  return {
+    name: "postgres",
+    redelivers: true,
+    renewEveryMs: Math.max(100, Math.floor(leaseMs / 3)),
+    async next(signal): Promise<Delivery | undefined> {
+      while (!signal.aborted) {
+        const row = buffer.shift();
+        if (row) return deliver(row);
+        const free = Math.max(1, options.concurrency - held);
+        const rows = await _patiently(() => claim(free), signal);
+        if (rows.length > 0) buffer.push(...rows);
+        else await idle(signal);
+      }
+      const left = buffer.splice(0).map((row) => row.id);
+      if (left.length > 0) await putBack(left, true);
+      return undefined;
+    },
+    async remaining() {
+      const [row] = await sql<{ count: string }[]>`
+        select count(*)::text as count from ${name}
+        where state in ('todo', 'running')`;
+      return row ? Number(row.count) : undefined;
+    },
+    async close() {
+      try {
+        const left = buffer.splice(0).map((row) => row.id);
+        if (left.length > 0) await putBack(left, true);
+        await listening?.unlisten();
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    },
+  };
+}
+
+function _hostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
+}
+
+/** Lists open rows once each, claiming and changing nothing. */
+function _dryRun(sql: Sql, settings: Settings): Engine {
+  const name = sql(settings.table);
+  let after = "0";
+  let page: Row[] = [];
+  let done = false;
+  const noop = () => Promise.resolve();
+  return {
+    name: "postgres",
+    redelivers: true,
+    async next(signal) {
+      while (page.length === 0 && !done && !signal.aborted) {
+        page = await sql<Row[]>`
+          select id::text, param, attempts from ${name}
+          where state in ('todo', 'running') and id > ${after}::bigint
+          order by id limit 100`;
+        const last = page.at(-1);
+        if (last) after = last.id;
+        else done = true;
+      }
+      const row = page.shift();
+      if (!row || signal.aborted) return undefined;
+      const decoded = decode(row.param, settings.decoder);
+      return {
+        param: decoded.param,
+        attempt: Math.max(1, row.attempts),
+        id: row.id,
+        ...(decoded.ok ? {} : { malformed: decoded.error }),
+        ack: noop,
+        nack: noop,
+        release: noop,
+        fail: noop,
+      };
+    },
+    async close() {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * Inserts params as `todo` rows: strings as they are under the `identity`
+ * decoder, anything else (and everything under `json`) as JSON text. With
+ * `create`, creates the table first; without, a missing table is an error.
+ */
+async function publish(
+  params: AsyncIterable<JsonValue>,
+  options: PublishOptions,
+): Promise<number> {
+  const settings = readSettings(options.env);
+  const sql = await _connect(settings, 1);
+  try {
+    if (options.create) await _createTable(sql, settings.table);
+    const [found] = await sql<{ found: string | null }[]>`
+      select to_regclass(${settings.table})::text as found`;
+    if (!found?.found) {
+      throw new ConfigError(
+        "POSTGRES_TABLE",
+        `Cannot publish: the table POSTGRES_TABLE '${settings.table}' does not exist; add --create to create it`,
+      );
+    }
+    const name = sql(settings.table);
+    let count = 0;
+    let batch: { param: string }[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await sql`insert into ${name} ${sql(batch, "param")}`;
+      await sql`select pg_notify(${settings.channel}, '')`;
+      batch = [];
+    };
+    for await (const param of params) {
+      batch.push({
+        param: settings.decoder === "json"
+          ? JSON.stringify(param)
+          : paramText(param),
+      });
+      count++;
+      if (batch.length >= 1_000) await flush();
+    }
+    await flush();
+    return count;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** The `postgres` engine plug-in (a queue table in PostgreSQL). */
+export const postgresEngine: EnginePlugin = { open, publish };
