@@ -15,6 +15,7 @@ export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
   google: async () => (await import("../engines/google.ts")).googleEngine,
   kafka: async () => (await import("../engines/kafka.ts")).kafkaEngine,
   rabbitmq: async () => (await import("../engines/rabbitmq.ts")).rabbitmqEngine,
+  nats: async () => (await import("../engines/nats.ts")).natsEngine,
   postgres: async () => (await import("../engines/postgres.ts")).postgresEngine,
   redis: async () => (await import("../engines/redis.ts")).redisEngine,
 };
