@@ -119,7 +119,7 @@ async function _connect(url: string): Promise<Client> {
       socket: {
         connectTimeout: 5_000,
         reconnectStrategy: (retries: number, cause: Error) =>
-          connected ? Math.min(50 * 2 ** retries, 2_000) : fail(cause),
+          connected ? Math.min(50 * 2 ** retries, 2_000) : cause,
       },
     });
   } catch (error) {
@@ -132,7 +132,7 @@ async function _connect(url: string): Promise<Client> {
     await client.ping();
   } catch (error) {
     client.destroy();
-    throw error instanceof ConfigError ? error : fail(error);
+    throw fail(error);
   }
   connected = true;
   return client;

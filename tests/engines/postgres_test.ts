@@ -1,0 +1,24 @@
+import postgres from "postgres";
+import { postgresAvailable, startPostgres } from "../services/postgres.ts";
+import { brokerCases } from "./_broker_cases.ts";
+
+brokerCases({
+  engine: "postgres",
+  available: postgresAvailable,
+  start: startPostgres,
+  scope: (tag) => ({ POSTGRES_TABLE: tag }),
+  decoderVariable: "POSTGRES_DECODER",
+  async failed(env) {
+    const sql = postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+    try {
+      const rows = await sql<{ param: string }[]>`
+        select param from ${sql(env.POSTGRES_TABLE!)}
+        where state = 'failed' order by id`;
+      return rows.map((row) => row.param);
+    } finally {
+      await sql.end();
+    }
+  },
+  unreachable: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres" },
+  releaseKeepsAttempt: true,
+});
