@@ -31,11 +31,16 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
-  type JsMsg,
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import {
+  connect,
+  createInbox,
+  headers,
+  type Msg,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import type {
   Delivery,
   Engine,
@@ -233,6 +238,45 @@ async function _deadLetter(
   await js.publish(settings.deadLetter, data, { headers: h });
 }
 
+/** A message pulled from the consumer, with what its reply subject says. */
+interface Pulled {
+  data: Uint8Array;
+  reply: string;
+  sequence: number;
+  deliveries: number;
+}
+
+/**
+ * Reads a JetStream message's delivery count and stream sequence from its
+ * ack subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...`, or the
+ * longer form with domain and account hash after `$JS.ACK`.
+ */
+function _pulled(msg: Msg): Pulled | undefined {
+  const reply = msg.reply;
+  if (!reply?.startsWith("$JS.ACK.")) return undefined;
+  const tokens = reply.split(".");
+  const at = tokens.length === 9 ? 4 : 6;
+  return {
+    data: msg.data,
+    reply,
+    deliveries: Number(tokens[at]),
+    sequence: Number(tokens[at + 1]),
+  };
+}
+
+const _decoder = new TextDecoder();
+function _text(data: Uint8Array): string {
+  return _decoder.decode(data);
+}
+
+/** Gives a message back, redelivered after `delayMs`. */
+function _nak(nc: NatsConnection, reply: string, delayMs: number): void {
+  nc.publish(
+    reply,
+    delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK",
+  );
+}
+
 /** Opens the stream's durable consumer for consuming. */
 async function open(options: EngineOptions): Promise<Engine> {
   const settings = readSettings(options.env);
@@ -246,7 +290,6 @@ async function open(options: EngineOptions): Promise<Engine> {
   }
   const js = jetstream(nc);
   if (options.dryRun) return _dryRun(nc, jsm, settings);
-  const consumer = await js.consumers.get(settings.stream, settings.consumer);
 
   // One minion (a queue group) moves messages that reached MaxDeliver to
   // the dead-letter subject, so they do not stay in the stream for ever.
@@ -279,34 +322,60 @@ async function open(options: EngineOptions): Promise<Engine> {
     },
   );
 
-  const buffer: JsMsg[] = [];
+  // Pulls go out on one long-lived inbox, each for the slots that are free
+  // and not yet asked for: cheaper than a subscription per pull, and never
+  // more messages held than the minion can run.
+  const buffer: Pulled[] = [];
   let held = 0;
-  let pulling: Promise<unknown> = Promise.resolve();
-
-  const pull = async (signal: AbortSignal): Promise<void> => {
-    const free = Math.max(1, options.concurrency - held);
-    const batch = await consumer.fetch({
-      max_messages: free,
-      expires: PULL_MS,
-    });
-    const onAbort = () => void batch.close();
-    signal.addEventListener("abort", onAbort, { once: true });
-    const done = (async () => {
-      for await (const msg of batch) {
-        // Messages arriving after an abort go straight back.
-        if (signal.aborted) msg.nak();
-        else buffer.push(msg);
+  let stopping = false;
+  // Pull requests still open, oldest first (the server fills them in order).
+  const requests: { left: number; until: number }[] = [];
+  let wake = () => {};
+  const inbox = createInbox();
+  const apiNext =
+    `$JS.API.CONSUMER.MSG.NEXT.${settings.stream}.${settings.consumer}`;
+  const sub = nc.subscribe(inbox, {
+    callback: (error, msg) => {
+      if (error) return;
+      const code = msg.headers?.code ?? 0;
+      if (code >= 100 && !msg.reply) {
+        // A status: the request timed out, or was cut short.
+        if (code >= 400) requests.shift();
+        wake();
+        return;
       }
-    })();
-    pulling = done.catch(() => {});
-    try {
-      await done;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+      const pulled = _pulled(msg);
+      if (!pulled) return;
+      if (requests[0] && --requests[0].left <= 0) requests.shift();
+      if (stopping) _nak(nc, pulled.reply, PULL_MS);
+      else buffer.push(pulled);
+      wake();
+    },
+  });
+
+  const ask = (free: number) => {
+    requests.push({ left: free, until: Date.now() + PULL_MS + 500 });
+    nc.publish(
+      apiNext,
+      JSON.stringify({ batch: free, expires: nanos(PULL_MS) }),
+      { reply: inbox },
+    );
   };
 
-  const deliver = (msg: JsMsg): Delivery => {
+  const arrival = (signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        wake = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, PULL_MS + 500);
+      signal.addEventListener("abort", done, { once: true });
+      wake = done;
+    });
+
+  const deliver = (msg: Pulled): Delivery => {
     held++;
     let settled = false;
     const settle = async (act: () => Promise<unknown> | unknown) => {
@@ -315,16 +384,16 @@ async function open(options: EngineOptions): Promise<Engine> {
       held--;
       await act();
     };
-    const decoded = decode(msg.string(), settings.decoder);
-    const seq = msg.info.streamSequence;
+    const decoded = decode(_text(msg.data), settings.decoder);
     return {
       param: decoded.param,
-      attempt: Math.max(1, msg.info.deliveryCount),
-      id: String(seq),
+      attempt: Math.max(1, msg.deliveries),
+      id: String(msg.sequence),
       ...(decoded.ok ? {} : { malformed: decoded.error }),
-      ack: () => settle(() => msg.ack()),
-      nack: () => settle(() => msg.nak()),
-      release: () => settle(() => msg.nak()),
+      ack: () => settle(() => nc.publish(msg.reply, "+ACK")),
+      nack: () => settle(() => _nak(nc, msg.reply, 0)),
+      // Delayed past this minion's pending pull, so another minion gets it.
+      release: () => settle(() => _nak(nc, msg.reply, PULL_MS)),
       fail: (reason) =>
         settle(async () => {
           await _deadLetter(
@@ -332,13 +401,13 @@ async function open(options: EngineOptions): Promise<Engine> {
             settings,
             msg.data,
             reason,
-            seq,
-            msg.info.deliveryCount,
+            msg.sequence,
+            msg.deliveries,
           );
-          msg.ack();
+          nc.publish(msg.reply, "+ACK");
         }),
       renew: () => {
-        if (!settled) msg.working();
+        if (!settled) nc.publish(msg.reply, "+WPI");
         return Promise.resolve();
       },
     };
@@ -352,15 +421,15 @@ async function open(options: EngineOptions): Promise<Engine> {
       while (!signal.aborted) {
         const msg = buffer.shift();
         if (msg) return deliver(msg);
-        try {
-          await pull(signal);
-        } catch (error) {
-          // While the connection is down, pulls fail: wait for it.
-          if (nc.isClosed()) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
+        if (nc.isClosed()) throw new Error("the NATS connection is closed");
+        while (requests[0] && Date.now() > requests[0].until) requests.shift();
+        const asked = requests.reduce((sum, { left }) => sum + left, 0);
+        const want = options.concurrency - held - asked;
+        if (want > 0) ask(want);
+        await arrival(signal);
       }
-      for (const msg of buffer.splice(0)) msg.nak();
+      stopping = true;
+      for (const msg of buffer.splice(0)) _nak(nc, msg.reply, PULL_MS);
       return undefined;
     },
     async remaining() {
@@ -368,10 +437,11 @@ async function open(options: EngineOptions): Promise<Engine> {
       return info.num_pending + info.num_ack_pending;
     },
     async close() {
-      await pulling;
-      for (const msg of buffer.splice(0)) msg.nak();
+      stopping = true;
+      for (const msg of buffer.splice(0)) _nak(nc, msg.reply, PULL_MS);
+      sub.unsubscribe();
       advisories.unsubscribe();
-      // Flushes the naks and acks still buffered.
+      // Flushes the acks and naks still buffered.
       await nc.drain().catch(() => nc.close());
     },
   };
