@@ -57,6 +57,8 @@ import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
 const DEFAULT_LEASE_MS = 60_000;
 /** How long one pull waits for messages before asking again. */
 const PULL_MS = 1_000;
+/** Tasks shorter than this (on average) get the next batch pulled ahead. */
+const SHORT_TASK_MS = 50;
 /** Deliveries beyond the retries, for stops and dead minions. */
 const SPARE_DELIVERIES = 3;
 
@@ -327,6 +329,8 @@ async function open(options: EngineOptions): Promise<Engine> {
   // more messages held than the minion can run.
   const buffer: Pulled[] = [];
   let held = 0;
+  // A moving average of how long the minion holds a message.
+  let taskMs = Infinity;
   let stopping = false;
   // Pull requests still open, oldest first (the server fills them in order).
   const requests: { left: number; until: number }[] = [];
@@ -377,11 +381,14 @@ async function open(options: EngineOptions): Promise<Engine> {
 
   const deliver = (msg: Pulled): Delivery => {
     held++;
+    const taken = performance.now();
     let settled = false;
     const settle = async (act: () => Promise<unknown> | unknown) => {
       if (settled) return;
       settled = true;
       held--;
+      const spent = performance.now() - taken;
+      taskMs = taskMs === Infinity ? spent : 0.8 * taskMs + 0.2 * spent;
       await act();
     };
     const decoded = decode(_text(msg.data), settings.decoder);
@@ -419,13 +426,20 @@ async function open(options: EngineOptions): Promise<Engine> {
     renewEveryMs: Math.max(100, Math.floor(settings.leaseMs / 3)),
     async next(signal): Promise<Delivery | undefined> {
       while (!signal.aborted) {
-        const msg = buffer.shift();
-        if (msg) return deliver(msg);
         if (nc.isClosed()) throw new Error("the NATS connection is closed");
         while (requests[0] && Date.now() > requests[0].until) requests.shift();
         const asked = requests.reduce((sum, { left }) => sum + left, 0);
-        const want = options.concurrency - held - asked;
-        if (want > 0) ask(want);
+        // Short tasks: one batch ahead hides the pull's round trip, and a
+        // message waits only a few ms. Long tasks: nothing ahead, so a busy
+        // minion never sits on messages an idle one could run.
+        const ahead = taskMs < SHORT_TASK_MS ? options.concurrency : 0;
+        const want = options.concurrency + ahead - held - buffer.length -
+          asked;
+        if (want > 0 && (buffer.length === 0 || want >= options.concurrency)) {
+          ask(want);
+        }
+        const msg = buffer.shift();
+        if (msg) return deliver(msg);
         await arrival(signal);
       }
       stopping = true;
