@@ -9,6 +9,7 @@
  */
 
 import type { JsonValue } from "../../core/contracts.ts";
+import { runMinion } from "../../core/minion.ts";
 import { ENGINES } from "../../core/registry.ts";
 import { ROOT, type RunningService, waitUntil } from "../services/harness.ts";
 
@@ -30,6 +31,8 @@ export interface BrokerUnderTest {
   unreachable: Record<string, string>;
   /** Whether a SIGTERM give-back keeps the attempt count. */
   releaseKeepsAttempt: boolean;
+  /** Cuts every client connection to the server, when it can. */
+  dropConnections?(env: Record<string, string>): Promise<void>;
 }
 
 const decoder = new TextDecoder();
@@ -299,6 +302,44 @@ export function brokerCases(broker: BrokerUnderTest): void {
             assert(runs.join(",") === "a 1,b 1,c 1", `ran: ${runs.join(",")}`);
           },
         );
+
+        if (broker.dropConnections) {
+          await t.step(
+            `${name} engine reconnects when its connections are cut mid-run`,
+            async () => {
+              const env = scoped();
+              const params = Array.from({ length: 200 }, (_, i) => `r${i}`);
+              await publish(name, env, params);
+              const plugin = await ENGINES[name]!();
+              const engine = await plugin.open({
+                env,
+                concurrency: 4,
+                dryRun: false,
+              });
+              const seen = new Set<string>();
+              const cut = setTimeout(() => broker.dropConnections!(env), 500);
+              try {
+                const summary = await runMinion({
+                  engine,
+                  concurrency: 4,
+                  idleExitMs: 3_000,
+                  callback: {
+                    process: async (param) => {
+                      seen.add(String(param));
+                      await new Promise((r) => setTimeout(r, 10));
+                    },
+                  },
+                });
+                assert(summary.failed === 0, `${summary.failed} failed`);
+              } finally {
+                clearTimeout(cut);
+                await engine.close();
+              }
+              const lost = params.filter((p) => !seen.has(p));
+              assert(lost.length === 0, `lost ${lost.length} params`);
+            },
+          );
+        }
 
         await t.step(
           `${name} engine says in one line which server it cannot reach`,

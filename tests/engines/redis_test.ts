@@ -25,4 +25,17 @@ brokerCases({
   },
   unreachable: { REDIS_URL: "redis://127.0.0.1:1" },
   releaseKeepsAttempt: true,
+  async dropConnections(env) {
+    const client = createClient({ url: env.REDIS_URL! });
+    await client.connect();
+    await client.sendCommand([
+      "CLIENT",
+      "KILL",
+      "TYPE",
+      "normal",
+      "SKIPME",
+      "yes",
+    ]);
+    client.destroy();
+  },
 });
