@@ -63,6 +63,11 @@ function readSettings(env: Env): Settings {
   };
 }
 
+/** `schema.table` as quoted identifiers: names keep their case, as in DDL. */
+function _quoted(table: string): string {
+  return table.split(".").map((part) => `"${part}"`).join(".");
+}
+
 function _redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }
@@ -373,7 +378,7 @@ async function publish(
   try {
     if (options.create) await _createTable(sql, settings.table);
     const [found] = await sql<{ found: string | null }[]>`
-      select to_regclass(${settings.table})::text as found`;
+      select to_regclass(${_quoted(settings.table)})::text as found`;
     if (!found?.found) {
       throw new ConfigError(
         "POSTGRES_TABLE",

@@ -1,5 +1,9 @@
 import postgres from "postgres";
-import { postgresAvailable, startPostgres } from "../services/postgres.ts";
+import {
+  postgresAvailable,
+  postgresFailed,
+  startPostgres,
+} from "../services/postgres.ts";
 import { brokerCases } from "./_broker_cases.ts";
 
 brokerCases({
@@ -8,17 +12,7 @@ brokerCases({
   start: startPostgres,
   scope: (tag) => ({ POSTGRES_TABLE: tag }),
   decoderVariable: "POSTGRES_DECODER",
-  async failed(env) {
-    const sql = postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-    try {
-      const rows = await sql<{ param: string }[]>`
-        select param from ${sql(env.POSTGRES_TABLE!)}
-        where state = 'failed' order by id`;
-      return rows.map((row) => row.param);
-    } finally {
-      await sql.end();
-    }
-  },
+  failed: postgresFailed,
   unreachable: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres" },
   releaseKeepsAttempt: true,
   async dropConnections(env) {

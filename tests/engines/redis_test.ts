@@ -1,5 +1,9 @@
 import { createClient } from "redis";
-import { redisAvailable, startRedis } from "../services/redis.ts";
+import {
+  redisAvailable,
+  redisDeadLetters,
+  startRedis,
+} from "../services/redis.ts";
 import { brokerCases } from "./_broker_cases.ts";
 
 brokerCases({
@@ -8,21 +12,7 @@ brokerCases({
   start: startRedis,
   scope: (tag) => ({ REDIS_STREAM: tag }),
   decoderVariable: "REDIS_DECODER",
-  async failed(env) {
-    const client = createClient({ url: env.REDIS_URL!, RESP: 2 });
-    await client.connect();
-    try {
-      const entries = await client.sendCommand<[string, string[]][]>([
-        "XRANGE",
-        `${env.REDIS_STREAM}:failed`,
-        "-",
-        "+",
-      ]);
-      return entries.map(([, fields]) => fields[fields.indexOf("param") + 1]!);
-    } finally {
-      client.destroy();
-    }
-  },
+  failed: redisDeadLetters,
   unreachable: { REDIS_URL: "redis://127.0.0.1:1" },
   releaseKeepsAttempt: true,
   async dropConnections(env) {

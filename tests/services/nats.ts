@@ -5,6 +5,8 @@
  * @module
  */
 
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import {
   available,
   CACHE,
@@ -59,4 +61,24 @@ export async function startNats(): Promise<RunningService> {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** The params in the dead-letter stream `<NATS_STREAM>_failed`. */
+export async function natsDeadLetters(
+  env: Record<string, string>,
+): Promise<string[]> {
+  const nc = await connect({ servers: env.NATS_URL! });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const stream = `${env.NATS_STREAM}_failed`;
+    const { state } = await jsm.streams.info(stream);
+    const texts: string[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+      const stored = await jsm.streams.getMessage(stream, { seq });
+      if (stored) texts.push(stored.string());
+    }
+    return texts;
+  } finally {
+    await nc.close();
+  }
 }

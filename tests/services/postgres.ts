@@ -6,6 +6,7 @@
  * @module
  */
 
+import postgres from "postgres";
 import {
   available,
   freePort,
@@ -113,4 +114,19 @@ async function _ready(port: number): Promise<boolean> {
     stderr: "null",
   }).output();
   return success;
+}
+
+/** The params of the rows in state `failed` of `POSTGRES_TABLE`. */
+export async function postgresFailed(
+  env: Record<string, string>,
+): Promise<string[]> {
+  const sql = postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ param: string }[]>`
+      select param from ${sql(env.POSTGRES_TABLE!)}
+      where state = 'failed' order by id`;
+    return rows.map((row) => row.param);
+  } finally {
+    await sql.end();
+  }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { createClient } from "redis";
 import {
   available,
   CACHE,
@@ -50,4 +51,23 @@ export async function startRedis(): Promise<RunningService> {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** The params in the dead-letter stream `<REDIS_STREAM>:failed`. */
+export async function redisDeadLetters(
+  env: Record<string, string>,
+): Promise<string[]> {
+  const client = createClient({ url: env.REDIS_URL!, RESP: 2 });
+  await client.connect();
+  try {
+    const entries = await client.sendCommand<[string, string[]][]>([
+      "XRANGE",
+      `${env.REDIS_STREAM}:failed`,
+      "-",
+      "+",
+    ]);
+    return entries.map(([, fields]) => fields[fields.indexOf("param") + 1]!);
+  } finally {
+    client.destroy();
+  }
 }
