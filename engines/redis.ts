@@ -11,8 +11,8 @@
  *   does not use up an attempt.
  * - A minion that dies keeps its entries pending; once they have been idle
  *   for `MINION_LEASE` seconds a live minion claims them. A running task's
- *   entry is kept by resetting its idle time (`XCLAIM ... JUSTID`) every
- *   third of the lease.
+ *   entry is kept by resetting its idle time (`XCLAIM ... JUSTID`, only
+ *   while this minion still holds it) every third of the lease.
  * - A param that fails for good is added to the dead-letter stream (with the
  *   reason and its original id) and removed from the queue.
  *
@@ -44,6 +44,20 @@ type Client = ReturnType<typeof createClient>;
 const DEFAULT_LEASE_MS = 60_000;
 /** How long one blocking read waits before looking for given-back entries. */
 const BLOCK_MS = 1_000;
+/**
+ * `XCLAIM KEYS[1] group consumer 0 id [options...] JUSTID` if `consumer`
+ * holds the entry (ARGV: group, consumer, id, options...); returns 1 when
+ * it did, 0 when not.
+ */
+const RECLAIM = `
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #held == 0 then return 0 end
+local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', ARGV[3]}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+args[#args + 1] = 'JUSTID'
+redis.call(unpack(args))
+return 1
+`;
 /** The field of a stream entry that holds the param's text. */
 const FIELD = "param";
 
@@ -138,6 +152,43 @@ async function _connect(url: string): Promise<Client> {
   return client;
 }
 
+/** Whether `error` means the connection dropped (worth waiting out). */
+function _lost(error: unknown): boolean {
+  const name = error instanceof Error ? error.constructor.name : "";
+  return [
+    "SocketClosedUnexpectedlyError",
+    "ConnectionTimeoutError",
+    "SocketTimeoutError",
+    "ClientOfflineError",
+    "DisconnectsClientError",
+  ].includes(name) || /ECONNRE|EPIPE/.test(_message(error));
+}
+
+/**
+ * Runs `act`, doing it again while the connection is down (commands in
+ * flight when it drops are failed, not resent), until `signal` aborts or
+ * `patienceMs` passes.
+ */
+async function _patiently<T>(
+  act: () => Promise<T>,
+  signal: AbortSignal | undefined,
+  patienceMs = Infinity,
+): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  let wait = 50;
+  while (true) {
+    try {
+      return await act();
+    } catch (error) {
+      if (!_lost(error) || signal?.aborted || Date.now() > deadline) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 2_000);
+    }
+  }
+}
+
 /** Creates the group (reading from the stream's start) if it is missing. */
 async function _ensureGroup(client: Client, settings: Settings): Promise<void> {
   try {
@@ -190,20 +241,29 @@ async function open(options: EngineOptions): Promise<Engine> {
   const scanEveryMs = Math.min(leaseMs / 2, 5_000);
   let reading: Promise<unknown> = Promise.resolve();
 
-  const pushIdle = (id: string, count: number) =>
-    client.sendCommand([
-      "XCLAIM",
+  // XCLAIM an entry only while this consumer holds it: after a pause
+  // longer than the lease another minion may have claimed it, and taking
+  // it back would run it twice more. Resolves whether it was still ours.
+  const reclaim = async (id: string, ...options: string[]) =>
+    await client.sendCommand<number>([
+      "EVAL",
+      RECLAIM,
+      "1",
       stream,
       group,
       consumer,
-      "0",
+      id,
+      ...options,
+    ]) === 1;
+
+  const pushIdle = (id: string, count: number) =>
+    reclaim(
       id,
       "IDLE",
       String(leaseMs),
       "RETRYCOUNT",
       String(Math.max(0, count)),
-      "JUSTID",
-    ]);
+    );
 
   // Entries taken but not handed out go back without using an attempt.
   const giveBack = async (entries: Entry[]) => {
@@ -303,7 +363,7 @@ async function open(options: EngineOptions): Promise<Engine> {
       if (settled) return;
       settled = true;
       held--;
-      await act();
+      await _patiently(act, undefined, leaseMs);
     };
     const text = _field(entry.fields, FIELD);
     const decoded = text === undefined
@@ -344,15 +404,13 @@ async function open(options: EngineOptions): Promise<Engine> {
         ),
       renew: async () => {
         if (settled) return;
-        await client.sendCommand([
-          "XCLAIM",
-          stream,
-          group,
-          consumer,
-          "0",
-          entry.id,
-          "JUSTID",
-        ]);
+        if (!(await reclaim(entry.id))) {
+          throw new Error(
+            `entry ${entry.id} was claimed by another minion after going unrenewed for MINION_LEASE (${
+              leaseMs / 1000
+            }s)`,
+          );
+        }
       },
     };
   };
@@ -365,7 +423,7 @@ async function open(options: EngineOptions): Promise<Engine> {
       while (!signal.aborted) {
         const entry = buffer.shift();
         if (entry) return deliver(entry);
-        await fetch(signal);
+        await _patiently(() => fetch(signal), signal);
       }
       await giveBack(buffer.splice(0));
       return undefined;
