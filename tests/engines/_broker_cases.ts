@@ -317,7 +317,11 @@ export function brokerCases(broker: BrokerUnderTest): void {
                 dryRun: false,
               });
               const seen = new Set<string>();
-              const cut = setTimeout(() => broker.dropConnections!(env), 500);
+              let atCut = -1;
+              const cut = setTimeout(() => {
+                atCut = seen.size;
+                broker.dropConnections!(env);
+              }, 300);
               try {
                 const summary = await runMinion({
                   engine,
@@ -326,7 +330,7 @@ export function brokerCases(broker: BrokerUnderTest): void {
                   callback: {
                     process: async (param) => {
                       seen.add(String(param));
-                      await new Promise((r) => setTimeout(r, 10));
+                      await new Promise((r) => setTimeout(r, 20));
                     },
                   },
                 });
@@ -335,6 +339,10 @@ export function brokerCases(broker: BrokerUnderTest): void {
                 clearTimeout(cut);
                 await engine.close();
               }
+              assert(
+                atCut >= 0 && atCut < params.length,
+                `the cut came at ${atCut} of ${params.length} params, not mid-run`,
+              );
               const lost = params.filter((p) => !seen.has(p));
               assert(lost.length === 0, `lost ${lost.length} params`);
             },

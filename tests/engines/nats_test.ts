@@ -1,4 +1,9 @@
-import { natsAvailable, natsDeadLetters, startNats } from "../services/nats.ts";
+import {
+  natsAvailable,
+  natsDeadLetters,
+  restartNats,
+  startNats,
+} from "../services/nats.ts";
 import { brokerCases } from "./_broker_cases.ts";
 
 brokerCases({
@@ -10,4 +15,5 @@ brokerCases({
   failed: natsDeadLetters,
   unreachable: { NATS_URL: "nats://127.0.0.1:1" },
   releaseKeepsAttempt: false,
+  dropConnections: (env) => restartNats(env.NATS_URL!),
 });
