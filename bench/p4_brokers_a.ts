@@ -30,7 +30,7 @@ import type { RunningService } from "../tests/services/harness.ts";
 
 const COUNT = Number(Deno.args[0] ?? 10_000);
 const JOBS = 8;
-const ROUNDS = 2;
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 2);
 
 async function publish(engine: string, env: Record<string, string>) {
   const plugin = await ENGINES[engine]!();

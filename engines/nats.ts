@@ -271,9 +271,38 @@ function _text(data: Uint8Array): string {
   return _decoder.decode(data);
 }
 
+/** Where acks go: anything with `publish`. */
+interface Outbox {
+  publish(subject: string, payload: string): void;
+}
+
+/**
+ * Acks gathered within one turn of the event loop and published together:
+ * the client writes to its socket once per microtask turn that published,
+ * and settling the tasks of a batch spreads over many turns.
+ */
+function _outbox(nc: NatsConnection): Outbox & { flush(): void } {
+  const pending: [string, string][] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    for (const [subject, payload] of pending.splice(0)) {
+      nc.publish(subject, payload);
+    }
+  };
+  return {
+    publish(subject, payload) {
+      pending.push([subject, payload]);
+      timer ??= setTimeout(flush, 0);
+    },
+    flush,
+  };
+}
+
 /** Gives a message back, redelivered after `delayMs`. */
-function _nak(nc: NatsConnection, reply: string, delayMs: number): void {
-  nc.publish(
+function _nak(out: Outbox, reply: string, delayMs: number): void {
+  out.publish(
     reply,
     delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK",
   );
@@ -327,6 +356,7 @@ async function open(options: EngineOptions): Promise<Engine> {
   // Pulls go out on one long-lived inbox, each for the slots that are free
   // and not yet asked for: cheaper than a subscription per pull, and never
   // more messages held than the minion can run.
+  const out = _outbox(nc);
   const buffer: Pulled[] = [];
   let held = 0;
   // A moving average of how long the minion holds a message.
@@ -351,7 +381,7 @@ async function open(options: EngineOptions): Promise<Engine> {
       const pulled = _pulled(msg);
       if (!pulled) return;
       if (requests[0] && --requests[0].left <= 0) requests.shift();
-      if (stopping) _nak(nc, pulled.reply, PULL_MS);
+      if (stopping) _nak(out, pulled.reply, PULL_MS);
       else buffer.push(pulled);
       wake();
     },
@@ -397,10 +427,10 @@ async function open(options: EngineOptions): Promise<Engine> {
       attempt: Math.max(1, msg.deliveries),
       id: String(msg.sequence),
       ...(decoded.ok ? {} : { malformed: decoded.error }),
-      ack: () => settle(() => nc.publish(msg.reply, "+ACK")),
-      nack: () => settle(() => _nak(nc, msg.reply, 0)),
+      ack: () => settle(() => out.publish(msg.reply, "+ACK")),
+      nack: () => settle(() => _nak(out, msg.reply, 0)),
       // Delayed past this minion's pending pull, so another minion gets it.
-      release: () => settle(() => _nak(nc, msg.reply, PULL_MS)),
+      release: () => settle(() => _nak(out, msg.reply, PULL_MS)),
       fail: (reason) =>
         settle(async () => {
           await _deadLetter(
@@ -411,10 +441,10 @@ async function open(options: EngineOptions): Promise<Engine> {
             msg.sequence,
             msg.deliveries,
           );
-          nc.publish(msg.reply, "+ACK");
+          out.publish(msg.reply, "+ACK");
         }),
       renew: () => {
-        if (!settled) nc.publish(msg.reply, "+WPI");
+        if (!settled) out.publish(msg.reply, "+WPI");
         return Promise.resolve();
       },
     };
@@ -443,7 +473,7 @@ async function open(options: EngineOptions): Promise<Engine> {
         await arrival(signal);
       }
       stopping = true;
-      for (const msg of buffer.splice(0)) _nak(nc, msg.reply, PULL_MS);
+      for (const msg of buffer.splice(0)) _nak(out, msg.reply, PULL_MS);
       return undefined;
     },
     async remaining() {
@@ -452,9 +482,10 @@ async function open(options: EngineOptions): Promise<Engine> {
     },
     async close() {
       stopping = true;
-      for (const msg of buffer.splice(0)) _nak(nc, msg.reply, PULL_MS);
+      for (const msg of buffer.splice(0)) _nak(out, msg.reply, PULL_MS);
       sub.unsubscribe();
       advisories.unsubscribe();
+      out.flush();
       // Flushes the acks and naks still buffered.
       await nc.drain().catch(() => nc.close());
     },
