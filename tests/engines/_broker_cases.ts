@@ -303,6 +303,34 @@ export function brokerCases(broker: BrokerUnderTest): void {
           },
         );
 
+        await t.step(
+          `${name} engine counts the params that remain`,
+          async () => {
+            const env = scoped();
+            await publish(name, env, ["a", "b", "c"]);
+            const plugin = await ENGINES[name]!();
+            const engine = await plugin.open({
+              env,
+              concurrency: 1,
+              dryRun: false,
+            });
+            try {
+              const before = await engine.remaining?.();
+              assert(before === 3, `remaining before: ${before}`);
+              const delivery = await engine.next(new AbortController().signal);
+              assert(delivery, "nothing handed out");
+              await delivery.ack();
+              await waitUntil(
+                "the ack",
+                async () => await engine.remaining?.() === 2,
+                10_000,
+              );
+            } finally {
+              await engine.close();
+            }
+          },
+        );
+
         if (broker.dropConnections) {
           await t.step(
             `${name} engine reconnects when its connections are cut mid-run`,
