@@ -583,4 +583,11 @@ async function publish(
 }
 
 /** The `nats` engine plug-in (NATS JetStream, durable pull consumer). */
-export const natsEngine: EnginePlugin = { open, publish };
+export const natsEngine: EnginePlugin = {
+  open,
+  publish,
+  lineFormat: (env) =>
+    readChoice(env, "NATS_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};

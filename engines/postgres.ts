@@ -411,4 +411,11 @@ async function publish(
 }
 
 /** The `postgres` engine plug-in (a queue table in PostgreSQL). */
-export const postgresEngine: EnginePlugin = { open, publish };
+export const postgresEngine: EnginePlugin = {
+  open,
+  publish,
+  lineFormat: (env) =>
+    readChoice(env, "POSTGRES_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};

@@ -571,4 +571,11 @@ async function publish(
 }
 
 /** The `redis` engine plug-in (Redis Streams and a consumer group). */
-export const redisEngine: EnginePlugin = { open, publish };
+export const redisEngine: EnginePlugin = {
+  open,
+  publish,
+  lineFormat: (env) =>
+    readChoice(env, "REDIS_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};
