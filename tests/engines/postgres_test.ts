@@ -1,9 +1,5 @@
 import postgres from "postgres";
-import {
-  postgresAvailable,
-  postgresFailed,
-  startPostgres,
-} from "../services/postgres.ts";
+import { postgresAvailable, startPostgres } from "../services/postgres.ts";
 import { brokerCases } from "./_broker_cases.ts";
 
 brokerCases({
@@ -11,8 +7,6 @@ brokerCases({
   available: postgresAvailable,
   start: startPostgres,
   scope: (tag) => ({ POSTGRES_TABLE: tag }),
-  decoderVariable: "POSTGRES_DECODER",
-  failed: postgresFailed,
   unreachable: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres" },
   releaseKeepsAttempt: true,
   async dropConnections(env) {

@@ -1,9 +1,5 @@
 import { createClient } from "redis";
-import {
-  redisAvailable,
-  redisDeadLetters,
-  startRedis,
-} from "../services/redis.ts";
+import { redisAvailable, startRedis } from "../services/redis.ts";
 import { brokerCases, publish } from "./_broker_cases.ts";
 import { redisEngine } from "../../engines/redis.ts";
 
@@ -12,8 +8,6 @@ brokerCases({
   available: redisAvailable,
   start: startRedis,
   scope: (tag) => ({ REDIS_STREAM: tag }),
-  decoderVariable: "REDIS_DECODER",
-  failed: redisDeadLetters,
   unreachable: { REDIS_URL: "redis://127.0.0.1:1" },
   releaseKeepsAttempt: true,
   async dropConnections(env) {
