@@ -14,9 +14,9 @@ export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
   file: async () => (await import("../engines/file.ts")).fileEngine,
   google: async () => (await import("../engines/google.ts")).googleEngine,
   kafka: async () => (await import("../engines/kafka.ts")).kafkaEngine,
-  rabbitmq: async () => (await import("../engines/rabbitmq.ts")).rabbitmqEngine,
   nats: async () => (await import("../engines/nats.ts")).natsEngine,
   postgres: async () => (await import("../engines/postgres.ts")).postgresEngine,
+  rabbitmq: async () => (await import("../engines/rabbitmq.ts")).rabbitmqEngine,
   redis: async () => (await import("../engines/redis.ts")).redisEngine,
 };
 
