@@ -1,0 +1,139 @@
+/**
+ * A real Apache Pulsar standalone (broker, embedded bookie and RocksDB
+ * metadata in one JVM) from the jars `install/pulsar.sh` fetched, on free
+ * loopback ports, its data in a fresh directory per start.
+ *
+ * @module
+ */
+
+import {
+  CACHE,
+  freePort,
+  ROOT,
+  type RunningService,
+  spawnServer,
+  tail,
+  waitUntil,
+} from "./harness.ts";
+
+/** Where `install/pulsar.sh` puts the broker's jars. */
+export const PULSAR_LIB = `${CACHE}/pulsar/lib`;
+
+/** The official Python client's interpreter (`install/pulsar.sh`). */
+export const PULSAR_PYTHON = `${CACHE}/venv/bin/python`;
+
+/** The installer to name when something is missing. */
+export const PULSAR_INSTALL = "bash tests/services/install.sh pulsar";
+
+/** Whether the broker's jars are there. */
+export function pulsarInstalled(): boolean {
+  try {
+    return Deno.statSync(`${PULSAR_LIB}/pulsar-broker-4.0.7.jar`).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** A running standalone broker. */
+export interface RunningPulsar extends RunningService {
+  /** `pulsar://127.0.0.1:PORT` */
+  serviceUrl: string;
+  /** `http://127.0.0.1:PORT`, the admin REST API. */
+  adminUrl: string;
+}
+
+// What bin/pulsar adds: module opens for BookKeeper and Netty, and the
+// drivers that let the bookie keep its metadata in Pulsar's store.
+const JVM_FLAGS = [
+  "-Xms256m",
+  "-Xmx768m",
+  "-XX:MaxDirectMemorySize=512m",
+  "-XX:+UseG1GC",
+  "-XX:ActiveProcessorCount=2",
+  "-Djute.maxbuffer=10485760",
+  "-Djava.net.preferIPv4Stack=true",
+  "-Dio.netty.tryReflectionSetAccessible=true",
+  "--add-opens",
+  "java.base/java.io=ALL-UNNAMED",
+  "--add-opens",
+  "java.base/java.util.zip=ALL-UNNAMED",
+  "--add-opens",
+  "java.base/java.nio=ALL-UNNAMED",
+  "--add-opens",
+  "java.base/jdk.internal.misc=ALL-UNNAMED",
+  "--add-opens",
+  "java.base/sun.net=ALL-UNNAMED",
+  "--add-opens",
+  "java.management/sun.management=ALL-UNNAMED",
+  "-Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver",
+  "-Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver",
+  "-Dlog4j.shutdownHookEnabled=false",
+  `-Dlog4j.configurationFile=${ROOT}tests/services/pulsar/log4j2.properties`,
+];
+
+/**
+ * Starts a standalone broker and resolves once its admin API lists the
+ * `public/default` namespace (the broker creates it last). Takes 10–60 s.
+ */
+export async function startPulsar(): Promise<RunningPulsar> {
+  const brokerPort = freePort();
+  const webPort = freePort();
+  const bookiePort = freePort();
+  const dir = `${CACHE}/pulsar/run-${brokerPort}`;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  const conf = await Deno.readTextFile(
+    `${ROOT}tests/services/pulsar/standalone.conf`,
+  );
+  await Deno.writeTextFile(
+    `${dir}/standalone.conf`,
+    `${conf}\nbrokerServicePort=${brokerPort}\nwebServicePort=${webPort}\n`,
+  );
+  const server = await spawnServer("pulsar", "java", [
+    ...JVM_FLAGS,
+    "-cp",
+    `${PULSAR_LIB}/*`,
+    "org.apache.pulsar.PulsarStandaloneStarter",
+    "--config",
+    `${dir}/standalone.conf`,
+    "-nfw",
+    "-nss",
+    "-a",
+    "127.0.0.1",
+    "--bookkeeper-port",
+    String(bookiePort),
+    "--metadata-dir",
+    `${dir}/metadata`,
+    "--bookkeeper-dir",
+    `${dir}/bookkeeper`,
+  ], { cwd: dir });
+  const adminUrl = `http://127.0.0.1:${webPort}`;
+  const stop = async () => {
+    await server.stop(15_000);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  let exited = false;
+  server.child.status.then(() => exited = true);
+  try {
+    await waitUntil("pulsar standalone", async () => {
+      if (exited) return true;
+      const response = await fetch(`${adminUrl}/admin/v2/namespaces/public`);
+      const body = await response.text();
+      return response.ok && body.includes('"public/default"');
+    }, 180_000);
+    if (exited) throw new Error("the JVM exited");
+  } catch (error) {
+    const log = await tail(server.log);
+    await stop();
+    throw new Error(`pulsar standalone did not start:\n${log}`, {
+      cause: error,
+    });
+  }
+  const serviceUrl = `pulsar://127.0.0.1:${brokerPort}`;
+  return {
+    serviceUrl,
+    adminUrl,
+    env: { PULSAR_CONNECTION: serviceUrl },
+    stop,
+  };
+}
