@@ -16,6 +16,7 @@ export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {
   kafka: async () => (await import("../engines/kafka.ts")).kafkaEngine,
   nats: async () => (await import("../engines/nats.ts")).natsEngine,
   postgres: async () => (await import("../engines/postgres.ts")).postgresEngine,
+  pulsar: async () => (await import("../engines/pulsar/mod.ts")).pulsarEngine,
   rabbitmq: async () => (await import("../engines/rabbitmq.ts")).rabbitmqEngine,
   redis: async () => (await import("../engines/redis.ts")).redisEngine,
 };
@@ -33,6 +34,4 @@ export const REPORTERS: Readonly<
  * Engines that are planned but not built yet, with what to use meanwhile:
  * choosing one is a clear error, never a stub.
  */
-export const PLANNED_ENGINES: Readonly<Record<string, string>> = {
-  pulsar: "Apache Pulsar support is not built yet",
-};
+export const PLANNED_ENGINES: Readonly<Record<string, string>> = {};

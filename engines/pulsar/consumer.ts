@@ -1,0 +1,552 @@
+/**
+ * A Shared-subscription consumer: the broker pushes as many messages as it
+ * was given permits (flow), each message settled gives one permit back, so
+ * a consumer holds at most `permits` messages at once and the rest go to
+ * other consumers of the subscription.
+ *
+ * Messages that another client sent as one batch arrive as one entry and are
+ * unpacked here and tracked one by one: the entry is acknowledged once all
+ * of its messages are, and it is given back for redelivery only once none
+ * is still running, so a failed message does not drag its settled
+ * neighbours along. Messages of a redelivered entry that were already
+ * acknowledged are skipped (remembered here, and also told by the broker
+ * when it keeps batch-index acknowledgements).
+ *
+ * A lost connection or a consumer closed by the broker is reopened with
+ * backoff (lookup again, subscribe again). A partitioned topic gets one
+ * consumer per partition, feeding one queue.
+ *
+ * @module
+ */
+
+import { backoffMs, type PulsarClient, sleep } from "./client.ts";
+import {
+  Compression,
+  decodeSingleMetadata,
+  type KeyValue,
+  longBits,
+  longFromBits,
+  type MessageId,
+  type MessageMetadata,
+  SubType,
+  Type,
+} from "./commands.ts";
+import { type Connection, nextId, PulsarError } from "./connection.ts";
+import type { Frame } from "./framing.ts";
+import { inflateSync } from "node:zlib";
+
+/** A message handed to the application. */
+export interface Message {
+  /** The partition topic it came from. */
+  readonly topic: string;
+  /** Where it is stored; `batch_index` set for a message of a batch. */
+  readonly id: MessageId;
+  readonly payload: Uint8Array;
+  readonly properties: Record<string, string>;
+  /** How many times the broker redelivered it before (0 the first time). */
+  readonly redeliveryCount: number;
+  /** Set when the message cannot be read (unknown compression, ...). */
+  readonly unreadable?: string;
+}
+
+/** How a consumer subscribes. */
+export interface ConsumerOptions {
+  /** Full topic name. */
+  topic: string;
+  subscription: string;
+  /** Messages held at once (per partition). */
+  permits: number;
+  /** Acknowledge messages of a batch one by one on the broker (needs
+   * `acknowledgmentAtBatchIndexLevelEnabled` there). @default {false} */
+  batchIndexAck?: boolean;
+  /** Shown in the broker's stats. */
+  consumerName?: string;
+}
+
+/** One stored entry: a single message, or a batch of them. */
+interface Entry {
+  key: string;
+  ledgerId: number;
+  entryId: number;
+  size: number;
+  /** Messages handed out and not settled yet. */
+  open: number;
+  acked: Set<number>;
+  nacked: boolean;
+  /** The subscription generation it was received under. */
+  epoch: number;
+}
+
+interface Held {
+  part: _PartitionConsumer;
+  entry: Entry;
+  index: number;
+}
+
+const MAX_QUEUE_WAIT = 2 ** 31 - 1;
+
+function _properties(list: KeyValue[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { key, value } of list ?? []) out[key] = value;
+  return out;
+}
+
+/** Whether bit `index` of a broker `ack_set` is set (set = not acked yet). */
+function _stillUnacked(
+  ackSet: MessageId["ack_set"],
+  index: number,
+): boolean {
+  if (!ackSet || ackSet.length === 0) return true;
+  const word = ackSet[Math.floor(index / 64)];
+  if (word === undefined) return false;
+  const [low, high] = longBits(word);
+  const bit = index % 64;
+  return bit < 32
+    ? ((low >>> bit) & 1) === 1
+    : ((high >>> (bit - 32)) & 1) === 1;
+}
+
+/** An `ack_set` with every bit of `size` set except those in `acked`. */
+function _ackSet(size: number, acked: Set<number>) {
+  const words = [];
+  for (let w = 0; w * 64 < size; w++) {
+    let low = 0;
+    let high = 0;
+    for (let bit = 0; bit < 64 && w * 64 + bit < size; bit++) {
+      if (acked.has(w * 64 + bit)) continue;
+      if (bit < 32) low |= 1 << bit;
+      else high |= 1 << (bit - 32);
+    }
+    words.push(longFromBits(low, high));
+  }
+  return words;
+}
+
+class _PartitionConsumer {
+  readonly topic: string;
+  readonly #client: PulsarClient;
+  readonly #options: ConsumerOptions;
+  readonly #deliver: (message: Message, held: Held) => void;
+  readonly #dropQueued: (part: _PartitionConsumer) => void;
+  #consumerId = nextId();
+  #conn: Connection | undefined;
+  #epoch = 0;
+  #closed = false;
+  #ready: Promise<void>;
+  /** Entries with messages out or waiting, by `ledger:entry`. */
+  readonly #entries = new Map<string, Entry>();
+  /** Indexes acked in batches that are not wholly acked yet. */
+  readonly #ackedInBatches = new Map<string, Set<number>>();
+
+  constructor(
+    client: PulsarClient,
+    topic: string,
+    options: ConsumerOptions,
+    deliver: (message: Message, held: Held) => void,
+    dropQueued: (part: _PartitionConsumer) => void,
+  ) {
+    this.#client = client;
+    this.topic = topic;
+    this.#options = options;
+    this.#deliver = deliver;
+    this.#dropQueued = dropQueued;
+    this.#ready = this.#subscribe();
+  }
+
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  async #subscribe(): Promise<void> {
+    const conn = await this.#client.lookup(this.topic);
+    const consumerId = nextId();
+    const epoch = ++this.#epoch;
+    conn.addConsumer(consumerId, {
+      onMessage: (frame) => this.#onMessage(frame, epoch),
+      onClose: (reason) => this.#resubscribe(reason, epoch),
+    });
+    const requestId = nextId();
+    try {
+      await conn.request(requestId, {
+        type: Type.SUBSCRIBE,
+        subscribe: {
+          topic: this.topic,
+          subscription: this.#options.subscription,
+          subType: SubType.Shared,
+          consumer_id: consumerId,
+          request_id: requestId,
+          ...(this.#options.consumerName
+            ? { consumer_name: this.#options.consumerName }
+            : {}),
+          durable: true,
+          // A new subscription starts at the oldest message: params
+          // published before the first minion came are work too.
+          initialPosition: 1,
+          force_topic_creation: true,
+        },
+      });
+    } catch (error) {
+      conn.removeConsumer(consumerId);
+      throw error;
+    }
+    this.#consumerId = consumerId;
+    this.#conn = conn;
+    this.#flow(this.#options.permits);
+  }
+
+  #resubscribe(reason: string, epoch: number) {
+    if (this.#closed || epoch !== this.#epoch) return;
+    this.#conn = undefined;
+    // Messages not handed out yet will come again from the broker.
+    this.#dropQueued(this);
+    for (const [key, entry] of this.#entries) {
+      if (entry.open === 0) this.#entries.delete(key);
+    }
+    this.#ready = (async () => {
+      for (let attempt = 0; !this.#closed; attempt++) {
+        await sleep(backoffMs(attempt));
+        if (this.#closed) return;
+        try {
+          await this.#subscribe();
+          return;
+        } catch (error) {
+          if (error instanceof PulsarError && attempt % 10 === 9) {
+            // deno-lint-ignore no-console
+            console.warn(
+              `minionize: warning: still reconnecting to Pulsar topic '${this.topic}' (${reason}): ${error.message}`,
+            );
+          }
+        }
+      }
+    })();
+  }
+
+  #flow(permits: number) {
+    if (permits <= 0) return;
+    this.#conn?.send({
+      type: Type.FLOW,
+      flow: { consumer_id: this.#consumerId, messagePermits: permits },
+    });
+  }
+
+  #onMessage(frame: Frame, epoch: number) {
+    if (epoch !== this.#epoch) return;
+    const { message } = frame.command;
+    const id: MessageId = message.message_id;
+    const metadata = frame.metadata!;
+    const redeliveryCount = message.redelivery_count ?? 0;
+    const key = `${id.ledgerId}:${id.entryId}`;
+    // Only batches carry the count, even a batch of one.
+    const batched = metadata.num_messages_in_batch !== undefined;
+    const base = {
+      ledgerId: id.ledgerId,
+      entryId: id.entryId,
+      ...(id.partition !== undefined && id.partition >= 0
+        ? { partition: id.partition }
+        : {}),
+    };
+    let payload = frame.payload ?? new Uint8Array(0);
+    let unreadable: string | undefined;
+    if (frame.checksumOk === false) {
+      unreadable = "its checksum does not match its contents";
+    } else {
+      try {
+        payload = _decompress(payload, metadata);
+      } catch (error) {
+        unreadable = (error as Error).message;
+      }
+    }
+    const size = batched ? metadata.num_messages_in_batch! : 1;
+    const entry: Entry = this.#entries.get(key) ?? {
+      key,
+      ledgerId: id.ledgerId,
+      entryId: id.entryId,
+      size,
+      open: 0,
+      acked: new Set(this.#ackedInBatches.get(key) ?? []),
+      nacked: false,
+      epoch,
+    };
+    entry.epoch = epoch;
+    entry.nacked = false;
+    this.#entries.set(key, entry);
+    if (!batched || unreadable) {
+      entry.open++;
+      this.#deliver({
+        topic: this.topic,
+        id: base,
+        payload,
+        properties: _properties(metadata.properties),
+        redeliveryCount,
+        ...(unreadable ? { unreadable } : {}),
+      }, { part: this, entry, index: -1 });
+      if (unreadable) entry.size = 1;
+      return;
+    }
+    const messages = _unbatch(payload, size);
+    let skipped = 0;
+    for (let index = 0; index < size; index++) {
+      const single = messages[index];
+      if (
+        !single || single.compacted || entry.acked.has(index) ||
+        !_stillUnacked(message.ack_set, index)
+      ) {
+        entry.acked.add(index);
+        skipped++;
+        continue;
+      }
+      entry.open++;
+      this.#deliver({
+        topic: this.topic,
+        id: { ...base, batch_index: index, batch_size: size },
+        payload: single.payload,
+        properties: single.properties,
+        redeliveryCount,
+      }, { part: this, entry, index });
+    }
+    this.#flow(skipped);
+    this.#maybeFinish(entry);
+  }
+
+  /** Settles a held message: `ack`, `nack` (redeliver) or `hold` (give the
+   * permit back, keep it unacked until close). */
+  settle(held: Held, how: "ack" | "nack" | "hold"): void {
+    const { entry, index } = held;
+    entry.open--;
+    if (how === "ack") {
+      entry.acked.add(index < 0 ? 0 : index);
+      if (index >= 0 && entry.acked.size < entry.size) {
+        this.#ackedInBatches.set(entry.key, new Set(entry.acked));
+        if (this.#options.batchIndexAck) {
+          this.#ack({
+            ledgerId: entry.ledgerId,
+            entryId: entry.entryId,
+            ack_set: _ackSet(entry.size, entry.acked),
+            batch_size: entry.size,
+          });
+        }
+      }
+    } else if (how === "nack") {
+      entry.nacked = true;
+    }
+    if (entry.epoch === this.#epoch) this.#flow(1);
+    this.#maybeFinish(entry);
+  }
+
+  /** A queued message dropped on reconnect: the broker sends it again. */
+  forget(held: Held): void {
+    held.entry.open--;
+    if (
+      held.entry.open === 0 && this.#entries.get(held.entry.key) === held.entry
+    ) {
+      this.#entries.delete(held.entry.key);
+    }
+  }
+
+  #maybeFinish(entry: Entry) {
+    if (entry.open > 0) return;
+    if (entry.acked.size >= entry.size) {
+      this.#entries.delete(entry.key);
+      this.#ackedInBatches.delete(entry.key);
+      this.#ack({ ledgerId: entry.ledgerId, entryId: entry.entryId });
+    } else if (entry.nacked) {
+      this.#entries.delete(entry.key);
+      this.#conn?.send({
+        type: Type.REDELIVER_UNACKNOWLEDGED_MESSAGES,
+        redeliverUnacknowledgedMessages: {
+          consumer_id: this.#consumerId,
+          message_ids: [{ ledgerId: entry.ledgerId, entryId: entry.entryId }],
+        },
+      });
+    }
+  }
+
+  #ack(id: MessageId) {
+    this.#conn?.send({
+      type: Type.ACK,
+      ack: { consumer_id: this.#consumerId, ack_type: 0, message_id: [id] },
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (!conn || conn.closed) return;
+    const requestId = nextId();
+    try {
+      await conn.request(requestId, {
+        type: Type.CLOSE_CONSUMER,
+        close_consumer: {
+          consumer_id: this.#consumerId,
+          request_id: requestId,
+        },
+      }, 5_000);
+    } catch {
+      // the broker gives the messages back when the connection goes too
+    }
+    conn.removeConsumer(this.#consumerId);
+  }
+}
+
+function _decompress(payload: Uint8Array, metadata: MessageMetadata) {
+  switch (metadata.compression ?? Compression.NONE) {
+    case Compression.NONE:
+      return payload;
+    case Compression.ZLIB:
+      return new Uint8Array(inflateSync(payload));
+    default:
+      throw new Error(
+        `it is compressed with a codec this client does not read (${metadata.compression}); publish with no compression or ZLIB`,
+      );
+  }
+}
+
+interface Single {
+  payload: Uint8Array;
+  properties: Record<string, string>;
+  compacted: boolean;
+}
+
+/** Splits a batch payload: `[size][SingleMessageMetadata][payload]` × n. */
+function _unbatch(payload: Uint8Array, count: number): Single[] {
+  const view = new DataView(
+    payload.buffer,
+    payload.byteOffset,
+    payload.length,
+  );
+  const out: Single[] = [];
+  let at = 0;
+  for (let i = 0; i < count && at + 4 <= payload.length; i++) {
+    const metaSize = view.getUint32(at);
+    const meta = decodeSingleMetadata(
+      payload.subarray(at + 4, at + 4 + metaSize),
+    );
+    at += 4 + metaSize;
+    out.push({
+      payload: payload.subarray(at, at + meta.payload_size),
+      properties: _properties(meta.properties),
+      compacted: meta.compacted_out ?? false,
+    });
+    at += meta.payload_size;
+  }
+  return out;
+}
+
+/** A message held by the application, with the means to settle it. */
+export interface Received {
+  readonly message: Message;
+  /** Done: acknowledged (with its batch, once the whole batch is). */
+  ack(): void;
+  /** Failed: given back for redelivery (counted) once its batch settles. */
+  nack(): void;
+  /** Not processed: its permit is given back but it stays unacknowledged
+   * until the consumer closes, when the broker hands it to another one. */
+  hold(): void;
+}
+
+interface _Queued {
+  held: Held;
+  received: Received;
+}
+
+/** Consumes a topic (all its partitions) under a Shared subscription. */
+export class Consumer {
+  readonly #parts: _PartitionConsumer[] = [];
+  #queue: _Queued[] = [];
+  #waiter: (() => void) | undefined;
+
+  private constructor() {}
+
+  /**
+   * Subscribes to `options.topic`.
+   *
+   * @throws {PulsarError} when the broker refuses the subscription
+   */
+  static async open(
+    client: PulsarClient,
+    options: ConsumerOptions,
+  ): Promise<Consumer> {
+    const consumer = new Consumer();
+    const partitions = await client.partitions(options.topic);
+    const topics = partitions > 0
+      ? Array.from(
+        { length: partitions },
+        (_, i) => `${options.topic}-partition-${i}`,
+      )
+      : [options.topic];
+    for (const topic of topics) {
+      consumer.#parts.push(
+        new _PartitionConsumer(
+          client,
+          topic,
+          options,
+          (message, held) => consumer.#push(message, held),
+          (part) => consumer.#drop(part),
+        ),
+      );
+    }
+    try {
+      await Promise.all(consumer.#parts.map((part) => part.ready));
+    } catch (error) {
+      await consumer.close();
+      throw error;
+    }
+    return consumer;
+  }
+
+  #push(message: Message, held: Held) {
+    let settled = false;
+    const settle = (how: "ack" | "nack" | "hold") => {
+      if (settled) return;
+      settled = true;
+      held.part.settle(held, how);
+    };
+    this.#queue.push({
+      held,
+      received: {
+        message,
+        ack: () => settle("ack"),
+        nack: () => settle("nack"),
+        hold: () => settle("hold"),
+      },
+    });
+    this.#waiter?.();
+  }
+
+  #drop(part: _PartitionConsumer) {
+    const keep: _Queued[] = [];
+    for (const queued of this.#queue) {
+      if (queued.held.part === part) part.forget(queued.held);
+      else keep.push(queued);
+    }
+    this.#queue = keep;
+  }
+
+  /** The next message, or `undefined` once `signal` aborts. */
+  async receive(signal: AbortSignal): Promise<Received | undefined> {
+    while (this.#queue.length === 0) {
+      if (signal.aborted) return undefined;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          this.#waiter = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, MAX_QUEUE_WAIT);
+        this.#waiter = done;
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+    if (signal.aborted) return undefined;
+    return this.#queue.shift()?.received;
+  }
+
+  /** Closes the subscription's consumers: the broker redelivers whatever
+   * is unacknowledged to the other consumers. */
+  async close(): Promise<void> {
+    this.#queue = [];
+    await Promise.all(this.#parts.map((part) => part.close()));
+  }
+}

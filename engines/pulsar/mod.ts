@@ -1,0 +1,280 @@
+/**
+ * Engine `pulsar`: params are messages of an Apache Pulsar topic, shared by
+ * every minion subscribed under the same name (a Shared subscription), with
+ * a client written here in TypeScript (no native library to install).
+ *
+ * Each minion holds at most `-j` messages at once (flow permits), acks a
+ * param when its run succeeds, gives it back after a failure (the broker
+ * redelivers it, counting), and gets back whatever a dead minion held. When
+ * `--retries` are spent, the message goes to the dead-letter topic
+ * `<topic>-<subscription>-DLQ` (the name Pulsar's Java client gives it) and
+ * is acked. Negative-ack delay and dead-lettering are client-side in Pulsar,
+ * so this engine does both.
+ *
+ * Settings: `PULSAR_CONNECTION` (`pulsar://localhost:6650`; `pulsar+ssl://`
+ * for TLS), `PULSAR_TOPIC` (required), `PULSAR_SUBSCRIPTION` (`minionize`),
+ * `PULSAR_DECODER` (`identity` or `json`), `PULSAR_TOKEN` (JWT),
+ * `PULSAR_NACK_DELAY` (seconds, 1), `PULSAR_DEAD_LETTER_TOPIC`,
+ * `PULSAR_TLS_TRUST_CERTS` (PEM file), `PULSAR_BATCH_INDEX_ACK` (0).
+ *
+ * @example Publish three params, then run a minion on them
+ * ```ts ignore
+ * import { pulsarEngine } from "./mod.ts";
+ * const env = { PULSAR_TOPIC: "jobs" };
+ * async function* params() { yield "a"; yield "b"; yield "c"; }
+ * await pulsarEngine.publish!(params(), { env, create: true });
+ * const engine = await pulsarEngine.open({ env, concurrency: 2, dryRun: false });
+ * const delivery = await engine.next(AbortSignal.timeout(10_000));
+ * await delivery?.ack();
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
+
+import type {
+  Delivery,
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+  JsonValue,
+  PublishOptions,
+} from "../../core/contracts.ts";
+import {
+  readBoolean,
+  readChoice,
+  readRequired,
+  readSeconds,
+} from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { decode, DECODERS, paramText } from "../../core/param.ts";
+import { fullTopicName, PulsarClient, sleep } from "./client.ts";
+import { Consumer, type Received } from "./consumer.ts";
+import { Producer } from "./producer.ts";
+import { parseServiceUrl } from "./connection.ts";
+
+export { PulsarClient } from "./client.ts";
+export { Consumer } from "./consumer.ts";
+export { Producer } from "./producer.ts";
+export { PulsarError } from "./connection.ts";
+
+/** The settings of the `pulsar` engine, read from its variables. */
+export interface PulsarSettings {
+  serviceUrl: string;
+  topic: string;
+  subscription: string;
+  decoder: "identity" | "json";
+  token: string | undefined;
+  nackDelayMs: number;
+  deadLetterTopic: string;
+  caCerts: string[] | undefined;
+  batchIndexAck: boolean;
+}
+
+/**
+ * Reads and checks the `PULSAR_*` variables.
+ *
+ * @throws {ConfigError} naming the variable at fault
+ */
+export function readPulsarSettings(env: Env): PulsarSettings {
+  const serviceUrl = env.PULSAR_CONNECTION?.trim() || "pulsar://localhost:6650";
+  try {
+    parseServiceUrl(serviceUrl);
+  } catch {
+    throw new ConfigError(
+      "PULSAR_CONNECTION",
+      `PULSAR_CONNECTION is '${serviceUrl}': expected pulsar://HOST:PORT or pulsar+ssl://HOST:PORT`,
+    );
+  }
+  const given = readRequired(
+    env,
+    "PULSAR_TOPIC",
+    "name the topic to take params from, e.g. PULSAR_TOPIC=jobs",
+  );
+  let topic: string;
+  try {
+    topic = fullTopicName(given);
+  } catch (error) {
+    throw new ConfigError(
+      "PULSAR_TOPIC",
+      `PULSAR_TOPIC is '${given}': expected NAME, TENANT/NAMESPACE/NAME or persistent://TENANT/NAMESPACE/NAME`,
+      { cause: error },
+    );
+  }
+  const subscription = env.PULSAR_SUBSCRIPTION?.trim() || "minionize";
+  const trustFile = env.PULSAR_TLS_TRUST_CERTS?.trim();
+  let caCerts: string[] | undefined;
+  if (trustFile) {
+    try {
+      caCerts = [Deno.readTextFileSync(trustFile)];
+    } catch (error) {
+      throw new ConfigError(
+        "PULSAR_TLS_TRUST_CERTS",
+        `Cannot read PULSAR_TLS_TRUST_CERTS '${trustFile}': ${
+          (error as Error).message
+        }; give a PEM file of the certificates to trust`,
+        { cause: error },
+      );
+    }
+  }
+  return {
+    serviceUrl,
+    topic,
+    subscription,
+    decoder: readChoice(env, "PULSAR_DECODER", DECODERS, "identity"),
+    token: env.PULSAR_TOKEN?.trim() || undefined,
+    nackDelayMs: readSeconds(env, "PULSAR_NACK_DELAY") ?? 1_000,
+    deadLetterTopic: env.PULSAR_DEAD_LETTER_TOPIC?.trim()
+      ? fullTopicName(env.PULSAR_DEAD_LETTER_TOPIC.trim())
+      : `${topic}-${subscription}-DLQ`,
+    caCerts,
+    batchIndexAck: readBoolean(env, "PULSAR_BATCH_INDEX_ACK"),
+  };
+}
+
+function _client(settings: PulsarSettings): PulsarClient {
+  return new PulsarClient({
+    serviceUrl: settings.serviceUrl,
+    ...(settings.token ? { token: settings.token } : {}),
+    ...(settings.caCerts ? { caCerts: settings.caCerts } : {}),
+  });
+}
+
+function _id(received: Received): string {
+  const { id } = received.message;
+  return [
+    id.ledgerId,
+    id.entryId,
+    id.partition ?? -1,
+    id.batch_index ?? -1,
+  ].join(":");
+}
+
+/** Opens the topic for consuming under the Shared subscription. */
+async function open(options: EngineOptions): Promise<Engine> {
+  const settings = readPulsarSettings(options.env);
+  const client = _client(settings);
+  let consumer: Consumer;
+  try {
+    consumer = await Consumer.open(client, {
+      topic: settings.topic,
+      subscription: settings.subscription,
+      permits: options.concurrency,
+      batchIndexAck: settings.batchIndexAck,
+      consumerName: `minionize-${Deno.pid}`,
+    });
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  let deadLetter: Promise<Producer> | undefined;
+  const closing = new AbortController();
+  const delayed = new Set<Promise<void>>();
+
+  const toDeadLetter = async (received: Received, reason: string) => {
+    deadLetter ??= Producer.open(client, settings.deadLetterTopic);
+    deadLetter.catch(() => deadLetter = undefined);
+    const { message } = received;
+    await (await deadLetter).send({
+      payload: message.payload,
+      properties: {
+        ...message.properties,
+        REAL_TOPIC: message.topic,
+        ORIGIN_MESSAGE_ID: _id(received),
+        MINION_FAILURE: reason.slice(0, 1000),
+      },
+    });
+  };
+
+  return {
+    name: "pulsar",
+    redelivers: true,
+    async next(signal): Promise<Delivery | undefined> {
+      const received = await consumer.receive(signal);
+      if (!received) return undefined;
+      const { message } = received;
+      const text = new TextDecoder().decode(message.payload);
+      const decoded = message.unreadable
+        ? {
+          ok: false as const,
+          param: text,
+          error: `message cannot be read: ${message.unreadable}`,
+        }
+        : decode(text, settings.decoder);
+      const id = _id(received);
+      return {
+        param: decoded.param,
+        attempt: message.redeliveryCount + 1,
+        id,
+        ...(decoded.ok ? {} : { malformed: `message ${id}: ${decoded.error}` }),
+        ack() {
+          received.ack();
+          return Promise.resolve();
+        },
+        nack() {
+          // The delay is the client's in Pulsar: hold the message, then
+          // give it back, so a failing param does not spin.
+          const wait = sleep(settings.nackDelayMs, closing.signal).then(() =>
+            received.nack()
+          );
+          delayed.add(wait);
+          wait.finally(() => delayed.delete(wait));
+          return Promise.resolve();
+        },
+        release() {
+          // An explicit redelivery would count as an attempt; held messages
+          // are given back uncounted when the consumer closes.
+          received.hold();
+          return Promise.resolve();
+        },
+        async fail(reason) {
+          await toDeadLetter(received, reason);
+          received.ack();
+        },
+      };
+    },
+    async close() {
+      closing.abort();
+      await Promise.all(delayed);
+      await consumer.close();
+      if (deadLetter) await (await deadLetter.catch(() => undefined))?.close();
+      await client.close();
+    },
+  };
+}
+
+/** Publishes params, one message each (JSON text unless a string under
+ * the identity decoder). Resolves once the broker stored them all. */
+async function publish(
+  params: AsyncIterable<JsonValue>,
+  options: PublishOptions,
+): Promise<number> {
+  const settings = readPulsarSettings(options.env);
+  const client = _client(settings);
+  const encoder = new TextEncoder();
+  let count = 0;
+  try {
+    const producer = await Producer.open(client, settings.topic);
+    const inFlight = new Set<Promise<unknown>>();
+    for await (const param of params) {
+      const text = settings.decoder === "json"
+        ? JSON.stringify(param)
+        : paramText(param);
+      const sent = producer.send({ payload: encoder.encode(text) });
+      inFlight.add(sent);
+      sent.then(() => inFlight.delete(sent), () => {});
+      count++;
+      // A window of sends in flight: fast without unbounded memory.
+      if (inFlight.size >= 1000) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    await producer.close();
+  } finally {
+    await client.close();
+  }
+  return count;
+}
+
+/** The `pulsar` engine plug-in. */
+export const pulsarEngine: EnginePlugin = { open, publish };
