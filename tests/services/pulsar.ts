@@ -25,14 +25,8 @@ export const PULSAR_PYTHON = `${CACHE}/venv/bin/python`;
 /** The installer to name when something is missing. */
 export const PULSAR_INSTALL = "bash tests/services/install.sh pulsar";
 
-/** Whether the broker's jars are there. */
-export function pulsarInstalled(): boolean {
-  try {
-    return Deno.statSync(`${PULSAR_LIB}/pulsar-broker-4.0.7.jar`).isFile;
-  } catch {
-    return false;
-  }
-}
+/** The broker's jar: present once `install/pulsar.sh` ran. */
+export const PULSAR_BROKER_JAR = `${PULSAR_LIB}/pulsar-broker-4.0.7.jar`;
 
 /** A running standalone broker. */
 export interface RunningPulsar extends RunningService {

@@ -1,0 +1,440 @@
+/**
+ * The `pulsar` engine against a real Pulsar standalone broker: minions run
+ * end to end through the CLI, and the official Python client publishes and
+ * reads beside them.
+ */
+
+import { available, ROOT } from "../services/harness.ts";
+import {
+  PULSAR_BROKER_JAR,
+  PULSAR_INSTALL,
+  PULSAR_PYTHON,
+  type RunningPulsar,
+  startPulsar,
+} from "../services/pulsar.ts";
+import { pulsarEngine } from "../../engines/pulsar/mod.ts";
+import { Consumer, PulsarClient } from "../../engines/pulsar/mod.ts";
+import { fullTopicName } from "../../engines/pulsar/client.ts";
+import type { JsonValue } from "../../core/contracts.ts";
+
+const ok = available("java", PULSAR_INSTALL) &&
+  available(PULSAR_BROKER_JAR, PULSAR_INSTALL) &&
+  available(PULSAR_PYTHON, PULSAR_INSTALL);
+
+const PEER = `${ROOT}tests/testdata/pulsar_peer.py`;
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+function assertEquals<T>(actual: T, expected: T, what: string) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+
+let topicCount = 0;
+function newTopic(): string {
+  return `t${Date.now().toString(36)}-${++topicCount}`;
+}
+
+async function publish(
+  broker: RunningPulsar,
+  topic: string,
+  params: JsonValue[],
+  extra: Record<string, string> = {},
+): Promise<void> {
+  async function* each() {
+    yield* params;
+  }
+  const count = await pulsarEngine.publish!(each(), {
+    env: { ...broker.env, PULSAR_TOPIC: topic, ...extra },
+    create: true,
+  });
+  assertEquals(count, params.length, "published");
+}
+
+interface Minion {
+  child: Deno.ChildProcess;
+  output: Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Starts `minionize ARGS` on the pulsar engine. */
+function minion(
+  broker: RunningPulsar,
+  env: Record<string, string>,
+  args: string[],
+): Minion {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}cli.ts`, ...args],
+    env: { ...broker.env, MINION_ENGINE: "pulsar", ...env },
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  const output = child.output().then((out) => ({
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  }));
+  return { child, output };
+}
+
+/** A shell program that appends its param (and attempt) to `file`. */
+function recorder(file: string, tail = ""): string[] {
+  return [
+    "sh",
+    "-c",
+    `echo "$1 $MINION_ATTEMPT" >> "$0"${tail}`,
+    file,
+  ];
+}
+
+async function lines(file: string): Promise<string[]> {
+  try {
+    return (await Deno.readTextFile(file)).split("\n").filter((l) => l);
+  } catch {
+    return [];
+  }
+}
+
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what}: not seen after ${timeoutMs / 1000}s`);
+}
+
+/** Up to `count` payloads from `topic`, acked, within `timeoutMs`. */
+async function readTopic(
+  broker: RunningPulsar,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<{ text: string; properties: Record<string, string> }[]> {
+  const client = new PulsarClient({ serviceUrl: broker.serviceUrl });
+  const consumer = await Consumer.open(client, {
+    topic: fullTopicName(topic),
+    subscription: "test-reader",
+    permits: 100,
+  });
+  const out = [];
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    while (out.length < count) {
+      const received = await consumer.receive(signal);
+      if (!received) break;
+      out.push({
+        text: new TextDecoder().decode(received.message.payload),
+        properties: received.message.properties,
+      });
+      received.ack();
+    }
+  } finally {
+    await consumer.close();
+    await client.close();
+  }
+  return out;
+}
+
+async function python(args: string[], input = ""): Promise<string> {
+  const child = new Deno.Command(PULSAR_PYTHON, {
+    args: [PEER, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const out = await child.output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  if (out.code !== 0) {
+    throw new Error(
+      `python peer ${args[0]} exited ${out.code}: ${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+  return stdout;
+}
+
+Deno.test({
+  name: "pulsar engine against a real Pulsar standalone broker",
+  ignore: !ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const broker = await startPulsar();
+    const dir = await Deno.makeTempDir({ prefix: "minionize-pulsar-" });
+    try {
+      await t.step(
+        "three minions run 500 params and lose none",
+        async () => {
+          const topic = newTopic();
+          const params = Array.from({ length: 500 }, (_, i) => `p${i}`);
+          await publish(broker, topic, params);
+          const out = `${dir}/many.txt`;
+          const minions = [0, 1, 2].map(() =>
+            minion(broker, { PULSAR_TOPIC: topic }, [
+              "-j",
+              "2",
+              "--idle-exit",
+              "5",
+              ...recorder(out),
+            ])
+          );
+          const results = await Promise.all(minions.map((m) => m.output));
+          for (const result of results) {
+            assertEquals(result.code, 0, `minion exit (${result.stderr})`);
+          }
+          const seen = (await lines(out)).map((l) => l.split(" ")[0]);
+          assertEquals(seen.length, 500, "runs");
+          assertEquals(new Set(seen).size, 500, "distinct params");
+        },
+      );
+
+      await t.step(
+        "--retries 2 runs a failing param 3 times, then dead-letters it",
+        async () => {
+          const topic = newTopic();
+          await publish(broker, topic, ["doomed"]);
+          const out = `${dir}/retries.txt`;
+          const result = await minion(broker, { PULSAR_TOPIC: topic }, [
+            "--retries",
+            "2",
+            "--idle-exit",
+            "5",
+            ...recorder(out, "; exit 3"),
+          ]).output;
+          assertEquals(result.code, 1, `exit code (${result.stderr})`);
+          assertEquals(
+            await lines(out),
+            ["doomed 1", "doomed 2", "doomed 3"],
+            "runs with attempts",
+          );
+          const dead = await readTopic(broker, `${topic}-minionize-DLQ`, 1);
+          assertEquals(dead.map((m) => m.text), ["doomed"], "dead letters");
+          assert(
+            dead[0]!.properties.REAL_TOPIC === fullTopicName(topic),
+            `REAL_TOPIC is ${dead[0]!.properties.REAL_TOPIC}`,
+          );
+        },
+      );
+
+      await t.step(
+        "a param of a minion stopped by SIGTERM goes to another minion, uncounted",
+        async () => {
+          const topic = newTopic();
+          await publish(broker, topic, ["slow"]);
+          const started = `${dir}/term-started.txt`;
+          const first = minion(broker, { PULSAR_TOPIC: topic }, [
+            ...recorder(started, "; sleep 60"),
+          ]);
+          await waitFor(
+            "first run",
+            async () => (await lines(started)).length === 1,
+          );
+          first.child.kill("SIGTERM");
+          const stopped = await first.output;
+          assertEquals(stopped.code, 143, `first exit (${stopped.stderr})`);
+          const out = `${dir}/term-done.txt`;
+          const second = await minion(broker, { PULSAR_TOPIC: topic }, [
+            "--idle-exit",
+            "5",
+            ...recorder(out),
+          ]).output;
+          assertEquals(second.code, 0, `second exit (${second.stderr})`);
+          assertEquals(await lines(out), ["slow 1"], "second run");
+        },
+      );
+
+      await t.step(
+        "the broker redelivers what a minion killed with -9 held",
+        async () => {
+          const topic = newTopic();
+          await publish(broker, topic, ["held"]);
+          const started = `${dir}/kill-started.txt`;
+          const pidFile = `${dir}/kill.pid`;
+          const first = minion(broker, { PULSAR_TOPIC: topic }, [
+            ...recorder(started, `; echo $$ > ${pidFile}; exec sleep 60`),
+          ]);
+          await waitFor(
+            "first run",
+            async () => (await lines(pidFile)).length === 1,
+          );
+          Deno.kill(first.child.pid, "SIGKILL");
+          await first.child.status;
+          // The task runs in a process group of its own and outlives the
+          // minion: end it, as the batch system would.
+          Deno.kill(Number((await lines(pidFile))[0]), "SIGKILL");
+          await first.output;
+          const out = `${dir}/kill-done.txt`;
+          const second = await minion(broker, { PULSAR_TOPIC: topic }, [
+            "--idle-exit",
+            "5",
+            ...recorder(out),
+          ]).output;
+          assertEquals(second.code, 0, `second exit (${second.stderr})`);
+          assertEquals(
+            (await lines(out)).map((l) => l.split(" ")[0]),
+            ["held"],
+            "second run",
+          );
+        },
+      );
+
+      await t.step(
+        "malformed JSON is reported failed and dead-lettered, not run",
+        async () => {
+          const topic = newTopic();
+          await publish(broker, topic, ["{not json", '{"n": 1}']);
+          const out = `${dir}/json.txt`;
+          const result = await minion(broker, {
+            PULSAR_TOPIC: topic,
+            PULSAR_DECODER: "json",
+          }, [
+            "--idle-exit",
+            "5",
+            "sh",
+            "-c",
+            'echo "$MINION_PARAM" >> "$0"',
+            out,
+          ]).output;
+          assertEquals(result.code, 1, `exit code (${result.stderr})`);
+          assertEquals(await lines(out), ['{"n":1}'], "runs");
+          const dead = await readTopic(broker, `${topic}-minionize-DLQ`, 1);
+          assertEquals(dead.map((m) => m.text), ["{not json"], "dead letters");
+        },
+      );
+
+      await t.step("a dry run prints params and consumes nothing", async () => {
+        const topic = newTopic();
+        await publish(broker, topic, ["a", "b", "c"]);
+        const result = await minion(broker, { PULSAR_TOPIC: topic }, [
+          "--dry-run",
+          "--idle-exit",
+          "3",
+          "echo",
+        ]).output;
+        assertEquals(result.code, 0, `exit code (${result.stderr})`);
+        assertEquals(
+          result.stdout.split("\n").filter((l) => l).sort(),
+          ["echo a", "echo b", "echo c"],
+          "dry-run lines",
+        );
+        const out = `${dir}/dry.txt`;
+        const after = await minion(broker, { PULSAR_TOPIC: topic }, [
+          "--idle-exit",
+          "5",
+          ...recorder(out),
+        ]).output;
+        assertEquals(after.code, 0, `exit code (${after.stderr})`);
+        assertEquals(
+          (await lines(out)).sort(),
+          ["a 1", "b 1", "c 1"],
+          "runs after the dry run",
+        );
+      });
+
+      await t.step(
+        "messages the Python client published, batched or not, are all run",
+        async () => {
+          const topic = newTopic();
+          const batched = Array.from({ length: 30 }, (_, i) => `b${i}`);
+          const single = Array.from({ length: 5 }, (_, i) => `s${i}`);
+          await python(
+            ["publish", broker.serviceUrl, topic, "batched"],
+            batched.join("\n"),
+          );
+          await python(
+            ["publish", broker.serviceUrl, topic, "single"],
+            single.join("\n"),
+          );
+          const out = `${dir}/interop.txt`;
+          // b7 fails once: its batch neighbours must not run again.
+          const result = await minion(broker, { PULSAR_TOPIC: topic }, [
+            "-j",
+            "3",
+            "--retries",
+            "1",
+            "--idle-exit",
+            "5",
+            ...recorder(out, '; [ "$1" != b7 ] || [ "$MINION_ATTEMPT" -gt 1 ]'),
+          ]).output;
+          assertEquals(result.code, 0, `exit code (${result.stderr})`);
+          const runs = (await lines(out)).map((l) => l.split(" ")[0]!);
+          const expected = [...batched, ...single, "b7"].sort();
+          assertEquals(runs.sort(), expected, "runs (b7 twice, others once)");
+        },
+      );
+
+      await t.step(
+        "a partitioned topic is consumed on every partition",
+        async () => {
+          const topic = newTopic();
+          const created = await fetch(
+            `${broker.adminUrl}/admin/v2/persistent/public/default/${topic}/partitions`,
+            {
+              method: "PUT",
+              headers: { "content-type": "application/json" },
+              body: "3",
+            },
+          );
+          await created.body?.cancel();
+          assert(created.ok, `creating partitions: HTTP ${created.status}`);
+          const params = Array.from({ length: 30 }, (_, i) => `q${i}`);
+          await publish(broker, topic, params);
+          const out = `${dir}/partitioned.txt`;
+          const results = await Promise.all(
+            [0, 1].map(() =>
+              minion(broker, { PULSAR_TOPIC: topic }, [
+                "-j",
+                "2",
+                "--idle-exit",
+                "5",
+                ...recorder(out),
+              ]).output
+            ),
+          );
+          for (const result of results) {
+            assertEquals(result.code, 0, `minion exit (${result.stderr})`);
+          }
+          assertEquals(
+            (await lines(out)).map((l) => l.split(" ")[0]).sort(),
+            params.sort(),
+            "runs",
+          );
+        },
+      );
+
+      await t.step(
+        "what minionize publishes, the Python client reads",
+        async () => {
+          const topic = newTopic();
+          const params = ["x", "y z", "ünïcode"];
+          await publish(broker, topic, params);
+          const read = await python([
+            "consume",
+            broker.serviceUrl,
+            topic,
+            "python-reader",
+            String(params.length),
+          ]);
+          assertEquals(read.split("\n").filter((l) => l), params, "read");
+        },
+      );
+    } finally {
+      await broker.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

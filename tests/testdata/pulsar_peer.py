@@ -1,0 +1,51 @@
+"""The official Pulsar Python client as a test peer and benchmark baseline.
+
+  publish URL TOPIC batched|single   lines of stdin, one message each
+  consume URL TOPIC SUB N            prints N payloads (acked), one a line
+  drain URL TOPIC SUB N              consumes and acks N, prints seconds
+"""
+import sys
+import time
+
+import pulsar
+
+
+def main():
+    command, url, topic = sys.argv[1:4]
+    client = pulsar.Client(url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+    try:
+        if command == "publish":
+            batched = sys.argv[4] == "batched"
+            producer = client.create_producer(
+                topic,
+                batching_enabled=batched,
+                batching_max_messages=1000,
+                batching_max_publish_delay_ms=50,
+            )
+            for line in sys.stdin.read().splitlines():
+                producer.send_async(line.encode(), None)
+            producer.flush()
+            producer.close()
+        elif command in ("consume", "drain"):
+            subscription, count = sys.argv[4], int(sys.argv[5])
+            consumer = client.subscribe(
+                topic,
+                subscription,
+                consumer_type=pulsar.ConsumerType.Shared,
+                initial_position=pulsar.InitialPosition.Earliest,
+            )
+            started = time.perf_counter()
+            for _ in range(count):
+                message = consumer.receive(60_000)
+                consumer.acknowledge(message)
+                if command == "consume":
+                    print(message.data().decode(), flush=True)
+            if command == "drain":
+                print(f"{time.perf_counter() - started:.3f}")
+            consumer.close()
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
