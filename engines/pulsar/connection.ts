@@ -161,6 +161,11 @@ export class Connection {
         { cause: error },
       );
     }
+    if ("setNoDelay" in conn) {
+      // Small commands (ack, flow) must not wait for Nagle's algorithm: a
+      // minion holding one message waits a round trip for the next.
+      (conn as Deno.TcpConn).setNoDelay(true);
+    }
     const connection = new Connection(address, conn, options);
     connection.#readLoop();
     try {

@@ -2,7 +2,7 @@
 
   publish URL TOPIC batched|single   lines of stdin, one message each
   consume URL TOPIC SUB N            prints N payloads (acked), one a line
-  drain URL TOPIC SUB N              consumes and acks N, prints seconds
+  drain URL TOPIC SUB N              subscribes, consumes and acks N, prints seconds
 """
 import sys
 import time
@@ -28,13 +28,13 @@ def main():
             producer.close()
         elif command in ("consume", "drain"):
             subscription, count = sys.argv[4], int(sys.argv[5])
+            started = time.perf_counter()
             consumer = client.subscribe(
                 topic,
                 subscription,
                 consumer_type=pulsar.ConsumerType.Shared,
                 initial_position=pulsar.InitialPosition.Earliest,
             )
-            started = time.perf_counter()
             for _ in range(count):
                 message = consumer.receive(60_000)
                 consumer.acknowledge(message)
