@@ -4,6 +4,8 @@
  * reads beside them.
  */
 
+import { assert, assertEquals } from "../_assert.ts";
+import { cliCommand } from "../_cli.ts";
 import { available, ROOT } from "../services/harness.ts";
 import {
   PULSAR_BROKER_JAR,
@@ -22,16 +24,6 @@ const ok = available("java", PULSAR_INSTALL) &&
   available(PULSAR_PYTHON, PULSAR_INSTALL);
 
 const PEER = `${ROOT}tests/testdata/pulsar_peer.py`;
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-function assertEquals<T>(actual: T, expected: T, what: string) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
 
 let topicCount = 0;
 function newTopic(): string {
@@ -65,14 +57,8 @@ function minion(
   env: Record<string, string>,
   args: string[],
 ): Minion {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, ...args],
+  const child = cliCommand(args, {
     env: { ...broker.env, MINION_ENGINE: "pulsar", ...env },
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    detached: true,
   }).spawn();
   const output = child.output().then((out) => ({
     code: out.code,
@@ -273,8 +259,8 @@ Deno.test({
           );
           Deno.kill(first.child.pid, "SIGKILL");
           await first.child.status;
-          // The task runs in a process group of its own and outlives the
-          // minion: end it, as the batch system would.
+          // The task outlives a minion killed with -9: end it, as the
+          // batch system would.
           Deno.kill(Number((await lines(pidFile))[0]), "SIGKILL");
           await first.output;
           const out = `${dir}/kill-done.txt`;
