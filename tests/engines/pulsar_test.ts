@@ -424,3 +424,125 @@ Deno.test({
     }
   },
 });
+
+function _base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(
+    /\//g,
+    "_",
+  ).replace(/=+$/, "");
+}
+
+/** An HS256 JWT for `subject`, as `pulsar tokens create` makes them. */
+async function _token(
+  secret: Uint8Array<ArrayBuffer>,
+  subject: string,
+): Promise<string> {
+  const encode = (value: unknown) =>
+    _base64url(new TextEncoder().encode(JSON.stringify(value)));
+  const unsigned = `${encode({ alg: "HS256" })}.${encode({ sub: subject })}`;
+  const key = await crypto.subtle.importKey(
+    "raw",
+    secret,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const signature = await crypto.subtle.sign(
+    "HMAC",
+    key,
+    new TextEncoder().encode(unsigned),
+  );
+  return `${unsigned}.${_base64url(new Uint8Array(signature))}`;
+}
+
+Deno.test({
+  name: "pulsar engine speaks TLS and token authentication to a secured broker",
+  ignore: !ok || !available("openssl", "apt-get install -y openssl"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "minionize-pulsar-tls-" });
+    // A CA and a server certificate it signed (rustls refuses a
+    // self-signed certificate as the server's own).
+    const made = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `set -e
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca \
+          -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+          -keyout key.pem -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+          -CAcreateserial -days 2 -extfile ext.cnf -out cert.pem`,
+      ],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert(made.success, new TextDecoder().decode(made.stderr));
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    const admin = await _token(secret, "admin");
+    const user = await _token(secret, "minion");
+    const broker = await startPulsar({
+      tls: true,
+      adminToken: admin,
+      conf: {
+        authenticationEnabled: "true",
+        authenticationProviders:
+          "org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+        tokenSecretKey: `data:;base64,${btoa(String.fromCharCode(...secret))}`,
+        superUserRoles: "admin",
+        brokerClientAuthenticationPlugin:
+          "org.apache.pulsar.client.impl.auth.AuthenticationToken",
+        brokerClientAuthenticationParameters: `token:${admin}`,
+        tlsCertificateFilePath: `${dir}/cert.pem`,
+        tlsKeyFilePath: `${dir}/key.pem`,
+        tlsTrustCertsFilePath: `${dir}/ca.pem`,
+      },
+    });
+    try {
+      const topic = newTopic();
+      const env = {
+        PULSAR_CONNECTION: broker.tlsServiceUrl!,
+        PULSAR_TLS_TRUST_CERTS: `${dir}/ca.pem`,
+        PULSAR_TOKEN: user,
+        PULSAR_TOPIC: topic,
+      };
+      await publish(broker, topic, ["secure-1", "secure-2"], env);
+      const out = `${dir}/runs.txt`;
+      const result = await cliCommand([
+        "--idle-exit",
+        "3",
+        ...recorder(out),
+      ], { env: { MINION_ENGINE: "pulsar", ...env } }).output();
+      assertEquals(
+        result.code,
+        0,
+        `minion exit (${new TextDecoder().decode(result.stderr)})`,
+      );
+      assertEquals(
+        (await lines(out)).sort(),
+        ["secure-1 1", "secure-2 1"],
+        "runs",
+      );
+      const refused = await cliCommand(["--idle-exit", "3", "true"], {
+        env: {
+          MINION_ENGINE: "pulsar",
+          ...env,
+          PULSAR_TOKEN: await _token(new Uint8Array(32), "intruder"),
+        },
+      }).output();
+      const stderr = new TextDecoder().decode(refused.stderr);
+      assertEquals(refused.code, 1, `refused exit (${stderr})`);
+      assert(
+        /^minionize: error: Cannot connect to Pulsar at pulsar\+ssl:\/\/127\.0\.0\.1:\d+: .+/
+          .test(stderr),
+        `error line: ${stderr}`,
+      );
+    } finally {
+      await broker.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

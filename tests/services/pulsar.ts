@@ -32,6 +32,8 @@ export const PULSAR_BROKER_JAR = `${PULSAR_LIB}/pulsar-broker-4.0.7.jar`;
 export interface RunningPulsar extends RunningService {
   /** `pulsar://127.0.0.1:PORT` */
   serviceUrl: string;
+  /** `pulsar+ssl://127.0.0.1:PORT`, when started with `tls`. */
+  tlsServiceUrl?: string;
   /** `http://127.0.0.1:PORT`, the admin REST API. */
   adminUrl: string;
 }
@@ -65,11 +67,24 @@ const JVM_FLAGS = [
   `-Dlog4j.configurationFile=${ROOT}tests/services/pulsar/log4j2.properties`,
 ];
 
+/** Options of {@linkcode startPulsar}. */
+export interface PulsarOptions {
+  /** Lines added to standalone.conf (later keys win). @default {{}} */
+  conf?: Record<string, string>;
+  /** Bearer token for the admin API, when authentication is on. */
+  adminToken?: string;
+  /** Also listen for TLS on a free port (give the certificate in `conf`). */
+  tls?: boolean;
+}
+
 /**
  * Starts a standalone broker and resolves once its admin API lists the
  * `public/default` namespace (the broker creates it last). Takes 10–60 s.
  */
-export async function startPulsar(): Promise<RunningPulsar> {
+export async function startPulsar(
+  options: PulsarOptions = {},
+): Promise<RunningPulsar> {
+  const tlsPort = options.tls ? freePort() : undefined;
   const brokerPort = freePort();
   const webPort = freePort();
   const bookiePort = freePort();
@@ -81,7 +96,14 @@ export async function startPulsar(): Promise<RunningPulsar> {
   );
   await Deno.writeTextFile(
     `${dir}/standalone.conf`,
-    `${conf}\nbrokerServicePort=${brokerPort}\nwebServicePort=${webPort}\n`,
+    [
+      conf,
+      `brokerServicePort=${brokerPort}`,
+      `webServicePort=${webPort}`,
+      ...(tlsPort ? [`brokerServicePortTls=${tlsPort}`] : []),
+      ...Object.entries(options.conf ?? {}).map(([k, v]) => `${k}=${v}`),
+      "",
+    ].join("\n"),
   );
   const server = await spawnServer("pulsar", "java", [
     ...JVM_FLAGS,
@@ -111,7 +133,11 @@ export async function startPulsar(): Promise<RunningPulsar> {
   try {
     await waitUntil("pulsar standalone", async () => {
       if (exited) return true;
-      const response = await fetch(`${adminUrl}/admin/v2/namespaces/public`);
+      const response = await fetch(`${adminUrl}/admin/v2/namespaces/public`, {
+        headers: options.adminToken
+          ? { authorization: `Bearer ${options.adminToken}` }
+          : {},
+      });
       const body = await response.text();
       return response.ok && body.includes('"public/default"');
     }, 180_000);
@@ -125,6 +151,7 @@ export async function startPulsar(): Promise<RunningPulsar> {
   }
   const serviceUrl = `pulsar://127.0.0.1:${brokerPort}`;
   return {
+    ...(tlsPort ? { tlsServiceUrl: `pulsar+ssl://127.0.0.1:${tlsPort}` } : {}),
     serviceUrl,
     adminUrl,
     env: { PULSAR_CONNECTION: serviceUrl },
