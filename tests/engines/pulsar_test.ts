@@ -364,6 +364,44 @@ Deno.test({
       );
 
       await t.step(
+        "a batch from the Python client is unpacked into its messages",
+        async () => {
+          const topic = newTopic();
+          const sent = Array.from({ length: 10 }, (_, i) => `m${i}`);
+          await python(
+            ["publish", broker.serviceUrl, topic, "batched"],
+            sent.join("\n"),
+          );
+          const client = new PulsarClient({ serviceUrl: broker.serviceUrl });
+          const consumer = await Consumer.open(client, {
+            topic: fullTopicName(topic),
+            subscription: "batch-check",
+            permits: 20,
+          });
+          const got: string[] = [];
+          const indexes: number[] = [];
+          try {
+            const signal = AbortSignal.timeout(20_000);
+            while (got.length < sent.length) {
+              const received = await consumer.receive(signal);
+              assert(received, `only ${got.length} messages arrived`);
+              got.push(new TextDecoder().decode(received.message.payload));
+              indexes.push(received.message.id.batch_index ?? -1);
+              received.ack();
+            }
+          } finally {
+            await consumer.close();
+            await client.close();
+          }
+          assertEquals(got, sent, "payloads in order");
+          assert(
+            indexes.some((index) => index > 0),
+            `no message came from a batch: ${indexes}`,
+          );
+        },
+      );
+
+      await t.step(
         "a partitioned topic is consumed on every partition",
         async () => {
           const topic = newTopic();
@@ -397,6 +435,39 @@ Deno.test({
           assertEquals(
             (await lines(out)).map((l) => l.split(" ")[0]).sort(),
             params.sort(),
+            "runs",
+          );
+        },
+      );
+
+      await t.step(
+        "a minion reconnects and resubscribes after the broker restarts",
+        async () => {
+          const topic = newTopic();
+          await publish(broker, topic, ["before-1", "before-2"]);
+          const out = `${dir}/restart.txt`;
+          const running = minion(broker, { PULSAR_TOPIC: topic }, [
+            "--idle-exit",
+            "120",
+            ...recorder(out),
+          ]);
+          await waitFor(
+            "runs before",
+            async () => (await lines(out)).length === 2,
+          );
+          await broker.restart();
+          await publish(broker, topic, ["after-1", "after-2"]);
+          await waitFor(
+            "runs after",
+            async () => (await lines(out)).length === 4,
+            90_000,
+          );
+          running.child.kill("SIGTERM");
+          const result = await running.output;
+          assertEquals(result.code, 143, `minion exit (${result.stderr})`);
+          assertEquals(
+            (await lines(out)).map((l) => l.split(" ")[0]).sort(),
+            ["after-1", "after-2", "before-1", "before-2"],
             "runs",
           );
         },

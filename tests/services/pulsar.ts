@@ -11,6 +11,7 @@ import {
   freePort,
   ROOT,
   type RunningService,
+  type ServerProcess,
   spawnServer,
   tail,
   waitUntil,
@@ -36,6 +37,8 @@ export interface RunningPulsar extends RunningService {
   tlsServiceUrl?: string;
   /** `http://127.0.0.1:PORT`, the admin REST API. */
   adminUrl: string;
+  /** Stops the broker and starts it again on the same ports and data. */
+  restart(): Promise<void>;
 }
 
 // What bin/pulsar adds: module opens for BookKeeper and Netty, and the
@@ -105,7 +108,7 @@ export async function startPulsar(
       "",
     ].join("\n"),
   );
-  const server = await spawnServer("pulsar", "java", [
+  const args = [
     ...JVM_FLAGS,
     "-cp",
     `${PULSAR_LIB}/*`,
@@ -122,33 +125,51 @@ export async function startPulsar(
     `${dir}/metadata`,
     "--bookkeeper-dir",
     `${dir}/bookkeeper`,
-  ], { cwd: dir });
+  ];
   const adminUrl = `http://127.0.0.1:${webPort}`;
+  const launch = async (): Promise<ServerProcess> => {
+    const server = await spawnServer("pulsar", "java", args, { cwd: dir });
+    let exited = false;
+    server.child.status.then(() => exited = true);
+    try {
+      await waitUntil("pulsar standalone", async () => {
+        if (exited) return true;
+        const response = await fetch(
+          `${adminUrl}/admin/v2/namespaces/public`,
+          {
+            headers: options.adminToken
+              ? { authorization: `Bearer ${options.adminToken}` }
+              : {},
+          },
+        );
+        const body = await response.text();
+        return response.ok && body.includes('"public/default"');
+      }, 180_000);
+      if (exited) throw new Error("the JVM exited");
+    } catch (error) {
+      const log = await tail(server.log);
+      await server.stop(15_000);
+      throw new Error(`pulsar standalone did not start:\n${log}`, {
+        cause: error,
+      });
+    }
+    return server;
+  };
+  let server: ServerProcess;
+  try {
+    server = await launch();
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
   const stop = async () => {
     await server.stop(15_000);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  let exited = false;
-  server.child.status.then(() => exited = true);
-  try {
-    await waitUntil("pulsar standalone", async () => {
-      if (exited) return true;
-      const response = await fetch(`${adminUrl}/admin/v2/namespaces/public`, {
-        headers: options.adminToken
-          ? { authorization: `Bearer ${options.adminToken}` }
-          : {},
-      });
-      const body = await response.text();
-      return response.ok && body.includes('"public/default"');
-    }, 180_000);
-    if (exited) throw new Error("the JVM exited");
-  } catch (error) {
-    const log = await tail(server.log);
-    await stop();
-    throw new Error(`pulsar standalone did not start:\n${log}`, {
-      cause: error,
-    });
-  }
+  const restart = async () => {
+    await server.stop(15_000);
+    server = await launch();
+  };
   const serviceUrl = `pulsar://127.0.0.1:${brokerPort}`;
   return {
     ...(tlsPort ? { tlsServiceUrl: `pulsar+ssl://127.0.0.1:${tlsPort}` } : {}),
@@ -156,5 +177,6 @@ export async function startPulsar(
     adminUrl,
     env: { PULSAR_CONNECTION: serviceUrl },
     stop,
+    restart,
   };
 }
