@@ -402,6 +402,51 @@ Deno.test({
       );
 
       await t.step(
+        "with PULSAR_BATCH_INDEX_ACK a killed minion's finished batch neighbours do not run again",
+        async () => {
+          const topic = newTopic();
+          const sent = ["k0", "k1", "k2", "k3", "k4"];
+          await python(
+            ["publish", broker.serviceUrl, topic, "batched"],
+            sent.join("\n"),
+          );
+          const env = { PULSAR_TOPIC: topic, PULSAR_BATCH_INDEX_ACK: "1" };
+          const first = `${dir}/bia-first.txt`;
+          const pidFile = `${dir}/bia.pid`;
+          const running = minion(broker, env, [
+            "-j",
+            "5",
+            "sh",
+            "-c",
+            `if [ "$1" = k2 ]; then echo $$ > ${pidFile}; exec sleep 60; fi; echo "$1" >> "$0"`,
+            first,
+          ]);
+          await waitFor(
+            "four runs and the slow one",
+            async () =>
+              (await lines(first)).length === 4 &&
+              (await lines(pidFile)).length === 1,
+          );
+          Deno.kill(running.child.pid, "SIGKILL");
+          await running.child.status;
+          Deno.kill(Number((await lines(pidFile))[0]), "SIGKILL");
+          await running.output;
+          const second = `${dir}/bia-second.txt`;
+          const result = await minion(broker, env, [
+            "--idle-exit",
+            "5",
+            ...recorder(second),
+          ]).output;
+          assertEquals(result.code, 0, `second exit (${result.stderr})`);
+          assertEquals(
+            (await lines(second)).map((l) => l.split(" ")[0]),
+            ["k2"],
+            "runs on the second minion",
+          );
+        },
+      );
+
+      await t.step(
         "a partitioned topic is consumed on every partition",
         async () => {
           const topic = newTopic();
