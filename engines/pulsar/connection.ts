@@ -113,6 +113,7 @@ export class Connection {
   #heardFrom = true;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #handshake: Pending | undefined;
+  #outbox: Uint8Array[] = [];
   /** Resolves once the connection is closed, for whatever reason. */
   readonly done: Promise<void>;
   #markDone!: () => void;
@@ -345,9 +346,27 @@ export class Connection {
 
   #write(bytes: Uint8Array) {
     if (this.#closed) return;
-    this.#writer.write(bytes).catch((error) =>
-      this.close(`write failed: ${(error as Error).message}`)
-    );
+    // Frames written in the same turn (an ack and a flow, a burst of sends)
+    // leave in one write: one system call instead of several.
+    this.#outbox.push(bytes);
+    if (this.#outbox.length > 1) return;
+    queueMicrotask(() => {
+      const frames = this.#outbox;
+      this.#outbox = [];
+      if (this.#closed || frames.length === 0) return;
+      let chunk = frames[0]!;
+      if (frames.length > 1) {
+        chunk = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+        let at = 0;
+        for (const frame of frames) {
+          chunk.set(frame, at);
+          at += frame.length;
+        }
+      }
+      this.#writer.write(chunk).catch((error) =>
+        this.close(`write failed: ${(error as Error).message}`)
+      );
+    });
   }
 
   /**

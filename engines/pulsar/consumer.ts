@@ -132,6 +132,7 @@ class _PartitionConsumer {
   #conn: Connection | undefined;
   #epoch = 0;
   #closed = false;
+  #owed = 0;
   #ready: Promise<void>;
   /** Entries with messages out or waiting, by `ledger:entry`. */
   readonly #entries = new Map<string, Entry>();
@@ -191,6 +192,7 @@ class _PartitionConsumer {
     }
     this.#consumerId = consumerId;
     this.#conn = conn;
+    this.#owed = 0;
     this.#flow(this.#options.permits);
   }
 
@@ -219,6 +221,17 @@ class _PartitionConsumer {
         }
       }
     })();
+  }
+
+  /** Gives permits back, in batches of half the window (as other clients
+   * do) so a busy consumer does not send one FLOW per message. */
+  #giveBack(permits: number) {
+    this.#owed += permits;
+    if (this.#owed >= Math.ceil(this.#options.permits / 2)) {
+      const owed = this.#owed;
+      this.#owed = 0;
+      this.#flow(owed);
+    }
   }
 
   #flow(permits: number) {
@@ -304,7 +317,7 @@ class _PartitionConsumer {
         redeliveryCount,
       }, { part: this, entry, index });
     }
-    this.#flow(skipped);
+    this.#giveBack(skipped);
     this.#maybeFinish(entry);
   }
 
@@ -329,7 +342,7 @@ class _PartitionConsumer {
     } else if (how === "nack") {
       entry.nacked = true;
     }
-    if (entry.epoch === this.#epoch) this.#flow(1);
+    if (entry.epoch === this.#epoch) this.#giveBack(1);
     this.#maybeFinish(entry);
   }
 
