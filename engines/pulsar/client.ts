@@ -38,11 +38,17 @@ export function fullTopicName(topic: string): string {
 
 /** Connections to a Pulsar cluster, shared by its consumers and producers. */
 export class PulsarClient {
+  /** Where lookups go: the service URL, parsed. */
   readonly serviceAddress: BrokerAddress;
   readonly #options: ConnectionOptions;
   readonly #connections = new Map<string, Promise<Connection>>();
   #closed = false;
 
+  /**
+   * Connects lazily: nothing is opened before the first lookup.
+   *
+   * @throws {TypeError} when `options.serviceUrl` is not a Pulsar URL
+   */
   constructor(options: ClientOptions) {
     this.serviceAddress = parseServiceUrl(options.serviceUrl);
     const { serviceUrl: _, ...rest } = options;

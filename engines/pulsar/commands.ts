@@ -289,11 +289,17 @@ const singleType = root.lookupType("pulsar.SingleMessageMetadata");
 
 /** Where a message is kept: numbers, since ledger and entry ids stay < 2^53. */
 export interface MessageId {
+  /** The BookKeeper ledger holding the entry. */
   ledgerId: number;
+  /** The entry in that ledger. */
   entryId: number;
+  /** The partition, for a partitioned topic. */
   partition?: number;
+  /** The message's place in its batch, for a batched message. */
   batch_index?: number;
+  /** How many messages the batch holds. */
   batch_size?: number;
+  /** Batch-index acknowledgement bits (set = not acknowledged yet). */
   ack_set?: Array<number | protobuf.Long>;
 }
 
@@ -303,21 +309,33 @@ export type Command = { type: number } & Record<string, any>;
 
 /** A key/value property of a message. */
 export interface KeyValue {
+  /** The property's name. */
   key: string;
+  /** Its value. */
   value: string;
 }
 
 /** The metadata before each message's payload (or a batch's). */
 export interface MessageMetadata {
+  /** The producer's name, unique on the topic. */
   producer_name: string;
+  /** The producer's sequence number for this message. */
   sequence_id: number;
+  /** When it was published, in ms since the epoch. */
   publish_time: number;
+  /** Properties set by the producer. */
   properties?: KeyValue[];
+  /** Routing key. */
   partition_key?: string;
+  /** `Compression` of the payload. @default {0} */
   compression?: number;
+  /** Payload size before compression. */
   uncompressed_size?: number;
+  /** Set on batches only: how many messages the payload holds. */
   num_messages_in_batch?: number;
+  /** Application time of the event. */
   event_time?: number;
+  /** Whether the payload is null rather than empty. */
   null_value?: boolean;
 }
 

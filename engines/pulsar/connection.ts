@@ -19,8 +19,11 @@ import { VERSION } from "../../core/version.ts";
 
 /** Where a broker listens. */
 export interface BrokerAddress {
+  /** Host name or IP address. */
   hostname: string;
+  /** TCP port (6650 plain, 6651 TLS by convention). */
   port: number;
+  /** Whether to speak TLS (`pulsar+ssl://`). */
   tls: boolean;
 }
 
@@ -40,6 +43,13 @@ export interface ConnectionOptions {
 export class PulsarError extends Error {
   /** The broker's `ServerError` code, when it sent one. */
   readonly code: number | undefined;
+  /**
+   * An error from the broker or the network.
+   *
+   * @param message what failed
+   * @param code the broker's `ServerError` code, if any
+   * @param options the underlying error, if any
+   */
   constructor(message: string, code?: number, options?: ErrorOptions) {
     super(message, options);
     this.name = "PulsarError";
@@ -58,6 +68,7 @@ export const ServerError = {
 
 /** Receives what the broker sends to one consumer. */
 export interface ConsumerHandler {
+  /** A message for this consumer arrived. */
   onMessage(frame: Frame): void;
   /** The broker closed this consumer or the connection was lost. */
   onClose(reason: string): void;
@@ -65,8 +76,11 @@ export interface ConsumerHandler {
 
 /** Receives what the broker sends to one producer. */
 export interface ProducerHandler {
+  /** The broker stored a message (SEND_RECEIPT). */
   onReceipt(command: Command): void;
+  /** The broker could not store a message (SEND_ERROR). */
   onSendError(command: Command): void;
+  /** The broker closed this producer or the connection was lost. */
   onClose(reason: string): void;
 }
 
@@ -101,6 +115,7 @@ interface Pending {
 
 /** A handshaken connection to one broker. */
 export class Connection {
+  /** The broker it is connected to. */
   readonly address: BrokerAddress;
   readonly #conn: Deno.Conn;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;

@@ -41,7 +41,9 @@ export interface Message {
   readonly topic: string;
   /** Where it is stored; `batch_index` set for a message of a batch. */
   readonly id: MessageId;
+  /** The message's bytes (uncompressed, unbatched). */
   readonly payload: Uint8Array;
+  /** The properties its producer set. */
   readonly properties: Record<string, string>;
   /** How many times the broker redelivered it before (0 the first time). */
   readonly redeliveryCount: number;
@@ -53,6 +55,7 @@ export interface Message {
 export interface ConsumerOptions {
   /** Full topic name. */
   topic: string;
+  /** Subscription name, shared by the consumers that split the messages. */
   subscription: string;
   /** Messages held at once (per partition). */
   permits: number;
@@ -448,6 +451,7 @@ function _unbatch(payload: Uint8Array, count: number): Single[] {
 
 /** A message held by the application, with the means to settle it. */
 export interface Received {
+  /** What arrived. */
   readonly message: Message;
   /** Done: acknowledged (with its batch, once the whole batch is). */
   ack(): void;

@@ -24,9 +24,11 @@ export const MAX_FRAME = 5 * 1024 * 1024 + 64 * 1024;
 
 /** A frame taken apart. */
 export interface Frame {
+  /** The command the frame starts with. */
   command: Command;
   /** Present on frames that carry a message. */
   metadata?: MessageMetadata;
+  /** The message's bytes, on frames that carry a message. */
   payload?: Uint8Array;
   /** False when the frame's checksum did not match its contents. */
   checksumOk?: boolean;

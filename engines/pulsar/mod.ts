@@ -54,21 +54,58 @@ import { Consumer, type Received } from "./consumer.ts";
 import { Producer } from "./producer.ts";
 import { parseServiceUrl } from "./connection.ts";
 
-export { PulsarClient } from "./client.ts";
-export { Consumer } from "./consumer.ts";
-export { Producer } from "./producer.ts";
-export { PulsarError } from "./connection.ts";
+export type {
+  Delivery,
+  Engine,
+  EngineOptions,
+  EnginePlugin,
+  Env,
+  JsonValue,
+  PublishOptions,
+} from "../../core/contracts.ts";
+export { type ClientOptions, PulsarClient } from "./client.ts";
+export {
+  Consumer,
+  type ConsumerOptions,
+  type Message,
+  type Received,
+} from "./consumer.ts";
+export { type OutgoingMessage, Producer } from "./producer.ts";
+export {
+  type BrokerAddress,
+  Connection,
+  type ConnectionOptions,
+  type ConsumerHandler,
+  type ProducerHandler,
+  PulsarError,
+} from "./connection.ts";
+export type {
+  Command,
+  KeyValue,
+  MessageId,
+  MessageMetadata,
+} from "./commands.ts";
+export type { Frame } from "./framing.ts";
 
 /** The settings of the `pulsar` engine, read from its variables. */
 export interface PulsarSettings {
+  /** `PULSAR_CONNECTION`. @default {"pulsar://localhost:6650"} */
   serviceUrl: string;
+  /** `PULSAR_TOPIC`, as a full name (`persistent://public/default/...`). */
   topic: string;
+  /** `PULSAR_SUBSCRIPTION`. @default {"minionize"} */
   subscription: string;
+  /** `PULSAR_DECODER`. @default {"identity"} */
   decoder: "identity" | "json";
+  /** `PULSAR_TOKEN`: a JWT for token authentication. */
   token: string | undefined;
+  /** `PULSAR_NACK_DELAY`, in ms. @default {1000} */
   nackDelayMs: number;
+  /** `PULSAR_DEAD_LETTER_TOPIC`. @default {"<topic>-<subscription>-DLQ"} */
   deadLetterTopic: string;
+  /** The PEM certificates of `PULSAR_TLS_TRUST_CERTS`. */
   caCerts: string[] | undefined;
+  /** `PULSAR_BATCH_INDEX_ACK`. @default {false} */
   batchIndexAck: boolean;
 }
 

@@ -19,7 +19,9 @@ import { type Connection, nextId, PulsarError } from "./connection.ts";
 
 /** One message to send. */
 export interface OutgoingMessage {
+  /** The bytes to send. */
   payload: Uint8Array;
+  /** Properties to set on the message. @default {{}} */
   properties?: Record<string, string>;
 }
 
