@@ -20,20 +20,16 @@
  */
 
 import { backoffMs, type PulsarClient, sleep } from "./client.ts";
+import { type MessageId, SubType, Type } from "./commands.ts";
 import {
-  Compression,
-  decodeSingleMetadata,
-  type KeyValue,
-  longBits,
-  longFromBits,
-  type MessageId,
-  type MessageMetadata,
-  SubType,
-  Type,
-} from "./commands.ts";
+  ackSet,
+  decompress,
+  properties,
+  stillUnacked,
+  unbatch,
+} from "./batch.ts";
 import { type Connection, nextId, PulsarError } from "./connection.ts";
 import type { Frame } from "./framing.ts";
-import { inflateSync } from "node:zlib";
 
 /** A message handed to the application. */
 export interface Message {
@@ -87,43 +83,6 @@ interface Held {
 }
 
 const MAX_QUEUE_WAIT = 2 ** 31 - 1;
-
-function _properties(list: KeyValue[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const { key, value } of list ?? []) out[key] = value;
-  return out;
-}
-
-/** Whether bit `index` of a broker `ack_set` is set (set = not acked yet). */
-function _stillUnacked(
-  ackSet: MessageId["ack_set"],
-  index: number,
-): boolean {
-  if (!ackSet || ackSet.length === 0) return true;
-  const word = ackSet[Math.floor(index / 64)];
-  if (word === undefined) return false;
-  const [low, high] = longBits(word);
-  const bit = index % 64;
-  return bit < 32
-    ? ((low >>> bit) & 1) === 1
-    : ((high >>> (bit - 32)) & 1) === 1;
-}
-
-/** An `ack_set` with every bit of `size` set except those in `acked`. */
-function _ackSet(size: number, acked: Set<number>) {
-  const words = [];
-  for (let w = 0; w * 64 < size; w++) {
-    let low = 0;
-    let high = 0;
-    for (let bit = 0; bit < 64 && w * 64 + bit < size; bit++) {
-      if (acked.has(w * 64 + bit)) continue;
-      if (bit < 32) low |= 1 << bit;
-      else high |= 1 << (bit - 32);
-    }
-    words.push(longFromBits(low, high));
-  }
-  return words;
-}
 
 class _PartitionConsumer {
   readonly topic: string;
@@ -267,7 +226,7 @@ class _PartitionConsumer {
       unreadable = "its checksum does not match its contents";
     } else {
       try {
-        payload = _decompress(payload, metadata);
+        payload = decompress(payload, metadata);
       } catch (error) {
         unreadable = (error as Error).message;
       }
@@ -292,20 +251,20 @@ class _PartitionConsumer {
         topic: this.topic,
         id: base,
         payload,
-        properties: _properties(metadata.properties),
+        properties: properties(metadata.properties),
         redeliveryCount,
         ...(unreadable ? { unreadable } : {}),
       }, { part: this, entry, index: -1 });
       if (unreadable) entry.size = 1;
       return;
     }
-    const messages = _unbatch(payload, size);
+    const messages = unbatch(payload, size);
     let skipped = 0;
     for (let index = 0; index < size; index++) {
       const single = messages[index];
       if (
         !single || single.compacted || entry.acked.has(index) ||
-        !_stillUnacked(message.ack_set, index)
+        !stillUnacked(message.ack_set, index)
       ) {
         entry.acked.add(index);
         skipped++;
@@ -337,7 +296,7 @@ class _PartitionConsumer {
           this.#ack({
             ledgerId: entry.ledgerId,
             entryId: entry.entryId,
-            ack_set: _ackSet(entry.size, entry.acked),
+            ack_set: ackSet(entry.size, entry.acked),
             batch_size: entry.size,
           });
         }
@@ -403,50 +362,6 @@ class _PartitionConsumer {
     }
     conn.removeConsumer(this.#consumerId);
   }
-}
-
-function _decompress(payload: Uint8Array, metadata: MessageMetadata) {
-  switch (metadata.compression ?? Compression.NONE) {
-    case Compression.NONE:
-      return payload;
-    case Compression.ZLIB:
-      return new Uint8Array(inflateSync(payload));
-    default:
-      throw new Error(
-        `it is compressed with a codec this client does not read (${metadata.compression}); publish with no compression or ZLIB`,
-      );
-  }
-}
-
-interface Single {
-  payload: Uint8Array;
-  properties: Record<string, string>;
-  compacted: boolean;
-}
-
-/** Splits a batch payload: `[size][SingleMessageMetadata][payload]` × n. */
-function _unbatch(payload: Uint8Array, count: number): Single[] {
-  const view = new DataView(
-    payload.buffer,
-    payload.byteOffset,
-    payload.length,
-  );
-  const out: Single[] = [];
-  let at = 0;
-  for (let i = 0; i < count && at + 4 <= payload.length; i++) {
-    const metaSize = view.getUint32(at);
-    const meta = decodeSingleMetadata(
-      payload.subarray(at + 4, at + 4 + metaSize),
-    );
-    at += 4 + metaSize;
-    out.push({
-      payload: payload.subarray(at, at + meta.payload_size),
-      properties: _properties(meta.properties),
-      compacted: meta.compacted_out ?? false,
-    });
-    at += meta.payload_size;
-  }
-  return out;
 }
 
 /** A message held by the application, with the means to settle it. */

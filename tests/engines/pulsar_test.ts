@@ -332,11 +332,12 @@ Deno.test({
       });
 
       await t.step(
-        "messages the Python client published, batched or not, are all run",
+        "messages the Python client published, batched, compressed or not, are all run",
         async () => {
           const topic = newTopic();
           const batched = Array.from({ length: 30 }, (_, i) => `b${i}`);
           const single = Array.from({ length: 5 }, (_, i) => `s${i}`);
+          const zlib = Array.from({ length: 5 }, (_, i) => `z${i}`);
           await python(
             ["publish", broker.serviceUrl, topic, "batched"],
             batched.join("\n"),
@@ -344,6 +345,10 @@ Deno.test({
           await python(
             ["publish", broker.serviceUrl, topic, "single"],
             single.join("\n"),
+          );
+          await python(
+            ["publish", broker.serviceUrl, topic, "zlib"],
+            zlib.join("\n"),
           );
           const out = `${dir}/interop.txt`;
           // b7 fails once: its batch neighbours must not run again.
@@ -358,7 +363,7 @@ Deno.test({
           ]).output;
           assertEquals(result.code, 0, `exit code (${result.stderr})`);
           const runs = (await lines(out)).map((l) => l.split(" ")[0]!);
-          const expected = [...batched, ...single, "b7"].sort();
+          const expected = [...batched, ...single, ...zlib, "b7"].sort();
           assertEquals(runs.sort(), expected, "runs (b7 twice, others once)");
         },
       );

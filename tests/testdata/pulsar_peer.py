@@ -1,6 +1,7 @@
 """The official Pulsar Python client as a test peer and benchmark baseline.
 
-  publish URL TOPIC batched|single   lines of stdin, one message each
+  publish URL TOPIC batched|single|zlib   lines of stdin, one message each
+                                   (zlib: batched and ZLIB-compressed)
   consume URL TOPIC SUB N            prints N payloads (acked), one a line
   drain URL TOPIC SUB N              subscribes, consumes and acks N, prints seconds
 """
@@ -15,10 +16,16 @@ def main():
     client = pulsar.Client(url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
     try:
         if command == "publish":
-            batched = sys.argv[4] == "batched"
+            mode = sys.argv[4]
+            compression = (
+                pulsar.CompressionType.ZLib
+                if mode == "zlib"
+                else pulsar.CompressionType.NONE
+            )
             producer = client.create_producer(
                 topic,
-                batching_enabled=batched,
+                compression_type=compression,
+                batching_enabled=mode != "single",
                 batching_max_messages=1000,
                 batching_max_publish_delay_ms=50,
             )
