@@ -155,6 +155,19 @@ export function readPulsarSettings(env: Env): PulsarSettings {
       );
     }
   }
+  const deadLetter = env.PULSAR_DEAD_LETTER_TOPIC?.trim();
+  let deadLetterTopic = `${topic}-${subscription}-DLQ`;
+  if (deadLetter) {
+    try {
+      deadLetterTopic = fullTopicName(deadLetter);
+    } catch (error) {
+      throw new ConfigError(
+        "PULSAR_DEAD_LETTER_TOPIC",
+        `PULSAR_DEAD_LETTER_TOPIC is '${deadLetter}': expected NAME, TENANT/NAMESPACE/NAME or persistent://TENANT/NAMESPACE/NAME`,
+        { cause: error },
+      );
+    }
+  }
   return {
     serviceUrl,
     topic,
@@ -162,9 +175,7 @@ export function readPulsarSettings(env: Env): PulsarSettings {
     decoder: readChoice(env, "PULSAR_DECODER", DECODERS, "identity"),
     token: env.PULSAR_TOKEN?.trim() || undefined,
     nackDelayMs: readSeconds(env, "PULSAR_NACK_DELAY") ?? 1_000,
-    deadLetterTopic: env.PULSAR_DEAD_LETTER_TOPIC?.trim()
-      ? fullTopicName(env.PULSAR_DEAD_LETTER_TOPIC.trim())
-      : `${topic}-${subscription}-DLQ`,
+    deadLetterTopic,
     caCerts,
     batchIndexAck: readBoolean(env, "PULSAR_BATCH_INDEX_ACK"),
   };
