@@ -524,6 +524,58 @@ Deno.test({
       );
 
       await t.step(
+        "the bundled single file runs a pulsar job from an empty directory",
+        async () => {
+          const empty = await Deno.makeTempDir({ dir, prefix: "bundle-" });
+          const bundled = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "bundle",
+              "--quiet",
+              "-o",
+              `${empty}/minionize.js`,
+              `${ROOT}cli.ts`,
+            ],
+            cwd: ROOT,
+            stdout: "null",
+            stderr: "piped",
+          }).output();
+          assertEquals(
+            bundled.code,
+            0,
+            new TextDecoder().decode(bundled.stderr),
+          );
+          const topic = newTopic();
+          await publish(broker, topic, ["u1", "u2"]);
+          const out = `${dir}/bundled.txt`;
+          const run = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "--quiet",
+              "minionize.js",
+              "--idle-exit",
+              "3",
+              ...recorder(out),
+            ],
+            cwd: empty,
+            env: {
+              ...broker.env,
+              MINION_ENGINE: "pulsar",
+              PULSAR_TOPIC: topic,
+            },
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          assertEquals(
+            run.code,
+            0,
+            `bundled minion exit (${new TextDecoder().decode(run.stderr)})`,
+          );
+          assertEquals((await lines(out)).sort(), ["u1 1", "u2 1"], "runs");
+        },
+      );
+
+      await t.step(
         "what minionize publishes, the Python client reads",
         async () => {
           const topic = newTopic();
