@@ -160,13 +160,21 @@ export class Connection {
     }://${address.hostname}:${address.port}`;
     let conn: Deno.Conn;
     try {
-      const connecting: Promise<Deno.Conn> = address.tls
-        ? Deno.connectTls({
+      const connecting = (async (): Promise<Deno.Conn> => {
+        const tcp = await Deno.connect({
           hostname: address.hostname,
           port: address.port,
+        });
+        // Small commands (ack, flow) must not wait for Nagle's algorithm: a
+        // minion holding one message waits a round trip for the next. Set
+        // on the TCP socket, so TLS (started over it) gets it too.
+        tcp.setNoDelay(true);
+        if (!address.tls) return tcp;
+        return await Deno.startTls(tcp, {
+          hostname: address.hostname,
           ...(options.caCerts ? { caCerts: options.caCerts } : {}),
-        })
-        : Deno.connect({ hostname: address.hostname, port: address.port });
+        });
+      })();
       conn = await _deadline(connecting, timeoutMs, () => {
         connecting.then((late) => late.close(), () => {});
       });
@@ -176,11 +184,6 @@ export class Connection {
         undefined,
         { cause: error },
       );
-    }
-    if ("setNoDelay" in conn) {
-      // Small commands (ack, flow) must not wait for Nagle's algorithm: a
-      // minion holding one message waits a round trip for the next.
-      (conn as Deno.TcpConn).setNoDelay(true);
     }
     const connection = new Connection(address, conn, options);
     connection.#readLoop();
