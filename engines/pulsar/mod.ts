@@ -181,6 +181,8 @@ export function readPulsarSettings(env: Env): PulsarSettings {
   };
 }
 
+const textDecoder = new TextDecoder();
+
 function _client(settings: PulsarSettings): PulsarClient {
   return new PulsarClient({
     serviceUrl: settings.serviceUrl,
@@ -242,7 +244,7 @@ async function open(options: EngineOptions): Promise<Engine> {
       const received = await consumer.receive(signal);
       if (!received) return undefined;
       const { message } = received;
-      const text = new TextDecoder().decode(message.payload);
+      const text = textDecoder.decode(message.payload);
       const decoded = message.unreadable
         ? {
           ok: false as const,
