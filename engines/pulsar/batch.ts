@@ -73,9 +73,11 @@ export function decompress(
       return payload;
     case Compression.ZLIB:
       return new Uint8Array(inflateSync(payload));
+    case Compression.LZ4:
+      return lz4Block(payload, metadata.uncompressed_size ?? 0);
     default:
       throw new Error(
-        `it is compressed with a codec this client does not read (${metadata.compression}); publish with no compression or ZLIB`,
+        `it is compressed with a codec this client does not read (${metadata.compression}); publish with no compression, LZ4 or ZLIB`,
       );
   }
 }
@@ -112,5 +114,48 @@ export function unbatch(payload: Uint8Array, count: number): Single[] {
     });
     at += meta.payload_size;
   }
+  return out;
+}
+
+/**
+ * Decompresses one LZ4 block (the raw block format Pulsar's clients write,
+ * no frame header) of `size` bytes once decompressed.
+ *
+ * @throws {RangeError} when the block is malformed
+ */
+export function lz4Block(input: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let i = 0;
+  let o = 0;
+  const bad = () => new RangeError("it is not a valid LZ4 block");
+  const length = (base: number) => {
+    let n = base;
+    if (base === 15) {
+      let byte: number;
+      do {
+        if (i >= input.length) throw bad();
+        byte = input[i++]!;
+        n += byte;
+      } while (byte === 255);
+    }
+    return n;
+  };
+  while (i < input.length) {
+    const token = input[i++]!;
+    const literals = length(token >>> 4);
+    if (i + literals > input.length || o + literals > size) throw bad();
+    out.set(input.subarray(i, i + literals), o);
+    i += literals;
+    o += literals;
+    if (i >= input.length) break; // the last sequence has no match
+    if (i + 2 > input.length) throw bad();
+    const offset = input[i]! | (input[i + 1]! << 8);
+    i += 2;
+    const match = length(token & 15) + 4;
+    if (offset === 0 || offset > o || o + match > size) throw bad();
+    // Byte by byte: a match may overlap what it copies.
+    for (let k = 0; k < match; k++, o++) out[o] = out[o - offset]!;
+  }
+  if (o !== size) throw bad();
   return out;
 }

@@ -338,6 +338,11 @@ Deno.test({
           const batched = Array.from({ length: 30 }, (_, i) => `b${i}`);
           const single = Array.from({ length: 5 }, (_, i) => `s${i}`);
           const zlib = Array.from({ length: 5 }, (_, i) => `z${i}`);
+          // Long, repetitive params so that LZ4 finds matches to encode.
+          const lz4 = Array.from(
+            { length: 5 },
+            (_, i) => `l${i}-${"repeat-".repeat(20)}`,
+          );
           await python(
             ["publish", broker.serviceUrl, topic, "batched"],
             batched.join("\n"),
@@ -349,6 +354,10 @@ Deno.test({
           await python(
             ["publish", broker.serviceUrl, topic, "zlib"],
             zlib.join("\n"),
+          );
+          await python(
+            ["publish", broker.serviceUrl, topic, "lz4"],
+            lz4.join("\n"),
           );
           const out = `${dir}/interop.txt`;
           // b7 fails once: its batch neighbours must not run again.
@@ -363,7 +372,8 @@ Deno.test({
           ]).output;
           assertEquals(result.code, 0, `exit code (${result.stderr})`);
           const runs = (await lines(out)).map((l) => l.split(" ")[0]!);
-          const expected = [...batched, ...single, ...zlib, "b7"].sort();
+          const expected = [...batched, ...single, ...zlib, ...lz4, "b7"]
+            .sort();
           assertEquals(runs.sort(), expected, "runs (b7 twice, others once)");
         },
       );

@@ -1,7 +1,8 @@
 """The official Pulsar Python client as a test peer and benchmark baseline.
 
-  publish URL TOPIC batched|single|zlib   lines of stdin, one message each
-                                   (zlib: batched and ZLIB-compressed)
+  publish URL TOPIC MODE             lines of stdin, one message each; MODE:
+                                   batched, single, zlib or lz4 (batched and
+                                   compressed)
   consume URL TOPIC SUB N            prints N payloads (acked), one a line
   drain URL TOPIC SUB N              subscribes, consumes and acks N, prints seconds
 """
@@ -17,11 +18,10 @@ def main():
     try:
         if command == "publish":
             mode = sys.argv[4]
-            compression = (
-                pulsar.CompressionType.ZLib
-                if mode == "zlib"
-                else pulsar.CompressionType.NONE
-            )
+            compression = {
+                "zlib": pulsar.CompressionType.ZLib,
+                "lz4": pulsar.CompressionType.LZ4,
+            }.get(mode, pulsar.CompressionType.NONE)
             producer = client.create_producer(
                 topic,
                 compression_type=compression,

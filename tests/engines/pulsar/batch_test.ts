@@ -2,6 +2,7 @@ import { assertEquals } from "../../_assert.ts";
 import {
   ackSet,
   decompress,
+  lz4Block,
   stillUnacked,
   unbatch,
 } from "../../../engines/pulsar/batch.ts";
@@ -69,10 +70,33 @@ Deno.test("a ZLIB payload is inflated, an unknown codec is refused", () => {
       producer_name: "p",
       sequence_id: 0,
       publish_time: 0,
-      compression: Compression.LZ4,
+      compression: Compression.ZSTD,
     });
   } catch (thrown) {
     error = thrown;
   }
   assertEquals(error instanceof Error, true);
+});
+
+Deno.test("an LZ4 block with an overlapping match decompresses", () => {
+  const text = (s: string) => [...new TextEncoder().encode(s)];
+  const block = new Uint8Array([
+    0x36, // 3 literals, then a match of 6 + 4 bytes
+    ...text("abc"),
+    0x03,
+    0x00, // offset 3: repeats "abc" over itself
+    0x50, // 5 literals, end of block
+    ...text("xyzzy"),
+  ]);
+  assertEquals(
+    new TextDecoder().decode(lz4Block(block, 18)),
+    "abcabcabcabcaxyzzy",
+  );
+  let error: unknown;
+  try {
+    lz4Block(new Uint8Array([0x36, 97, 98, 99, 0x09, 0x00]), 18);
+  } catch (thrown) {
+    error = thrown;
+  }
+  assertEquals(error instanceof RangeError, true);
 });
