@@ -6,6 +6,8 @@
  */
 
 import { inflateSync } from "node:zlib";
+import { decompress as zstd } from "fzstd";
+import snappy from "snappyjs";
 import {
   Compression,
   decodeSingleMetadata,
@@ -75,9 +77,13 @@ export function decompress(
       return new Uint8Array(inflateSync(payload));
     case Compression.LZ4:
       return lz4Block(payload, metadata.uncompressed_size ?? 0);
+    case Compression.ZSTD:
+      return zstd(payload);
+    case Compression.SNAPPY:
+      return new Uint8Array(snappy.uncompress(payload));
     default:
       throw new Error(
-        `it is compressed with a codec this client does not read (${metadata.compression}); publish with no compression, LZ4 or ZLIB`,
+        `it is compressed with a codec this client does not read (${metadata.compression}); publish with NONE, LZ4, ZLIB, ZSTD or SNAPPY`,
       );
   }
 }

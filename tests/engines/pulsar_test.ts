@@ -337,12 +337,14 @@ Deno.test({
           const topic = newTopic();
           const batched = Array.from({ length: 30 }, (_, i) => `b${i}`);
           const single = Array.from({ length: 5 }, (_, i) => `s${i}`);
-          const zlib = Array.from({ length: 5 }, (_, i) => `z${i}`);
-          // Long, repetitive params so that LZ4 finds matches to encode.
-          const lz4 = Array.from(
-            { length: 5 },
-            (_, i) => `l${i}-${"repeat-".repeat(20)}`,
-          );
+          // Long, repetitive params so that the codecs find matches.
+          const compressed = ["zlib", "lz4", "zstd", "snappy"].map((codec) => ({
+            codec,
+            params: Array.from(
+              { length: 5 },
+              (_, i) => `${codec}${i}-${"repeat-".repeat(20)}`,
+            ),
+          }));
           await python(
             ["publish", broker.serviceUrl, topic, "batched"],
             batched.join("\n"),
@@ -351,14 +353,12 @@ Deno.test({
             ["publish", broker.serviceUrl, topic, "single"],
             single.join("\n"),
           );
-          await python(
-            ["publish", broker.serviceUrl, topic, "zlib"],
-            zlib.join("\n"),
-          );
-          await python(
-            ["publish", broker.serviceUrl, topic, "lz4"],
-            lz4.join("\n"),
-          );
+          for (const { codec, params } of compressed) {
+            await python(
+              ["publish", broker.serviceUrl, topic, codec],
+              params.join("\n"),
+            );
+          }
           const out = `${dir}/interop.txt`;
           // b7 fails once: its batch neighbours must not run again.
           const result = await minion(broker, { PULSAR_TOPIC: topic }, [
@@ -372,8 +372,12 @@ Deno.test({
           ]).output;
           assertEquals(result.code, 0, `exit code (${result.stderr})`);
           const runs = (await lines(out)).map((l) => l.split(" ")[0]!);
-          const expected = [...batched, ...single, ...zlib, ...lz4, "b7"]
-            .sort();
+          const expected = [
+            ...batched,
+            ...single,
+            ...compressed.flatMap((c) => c.params),
+            "b7",
+          ].sort();
           assertEquals(runs.sort(), expected, "runs (b7 twice, others once)");
         },
       );

@@ -1,8 +1,8 @@
 """The official Pulsar Python client as a test peer and benchmark baseline.
 
   publish URL TOPIC MODE             lines of stdin, one message each; MODE:
-                                   batched, single, zlib or lz4 (batched and
-                                   compressed)
+                                   batched, single, or a codec (batched and
+                                   compressed): zlib, lz4, zstd, snappy
   consume URL TOPIC SUB N            prints N payloads (acked), one a line
   drain URL TOPIC SUB N              subscribes, consumes and acks N, prints seconds
 """
@@ -21,6 +21,8 @@ def main():
             compression = {
                 "zlib": pulsar.CompressionType.ZLib,
                 "lz4": pulsar.CompressionType.LZ4,
+                "zstd": pulsar.CompressionType.ZSTD,
+                "snappy": pulsar.CompressionType.SNAPPY,
             }.get(mode, pulsar.CompressionType.NONE)
             producer = client.create_producer(
                 topic,
