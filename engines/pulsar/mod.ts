@@ -327,4 +327,13 @@ async function publish(
 }
 
 /** The `pulsar` engine plug-in. */
-export const pulsarEngine: EnginePlugin = { open, publish };
+export const pulsarEngine: EnginePlugin = {
+  open,
+  publish,
+  // Lines reach minions as written: JSON values under the json decoder,
+  // text under identity.
+  lineFormat: (env) =>
+    readChoice(env, "PULSAR_DECODER", DECODERS, "identity") === "json"
+      ? "json"
+      : "lines",
+};
