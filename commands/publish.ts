@@ -14,7 +14,7 @@ import { ConfigError } from "../core/errors.ts";
 import { readLines } from "../core/lines.ts";
 import { preview } from "../core/param.ts";
 import { parseParamOptions, product } from "../core/product.ts";
-import { ENGINES, PLANNED_ENGINES } from "../core/registry.ts";
+import { ENGINES } from "../core/registry.ts";
 
 /** The options of the publish command. */
 export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
@@ -91,13 +91,11 @@ function takeParams(args: readonly string[]): {
 function engineName(env: Env): string {
   const engine = env.MINION_ENGINE?.trim() || "execo";
   if (engine in ENGINES) return engine;
-  const planned = PLANNED_ENGINES[engine];
-  const known = Object.keys(ENGINES).join(", ");
   throw new ConfigError(
     "MINION_ENGINE",
-    planned
-      ? `Cannot publish: MINION_ENGINE (--engine) is '${engine}', but ${planned} in this version; use one of ${known}`
-      : `Cannot publish: MINION_ENGINE (--engine) is '${engine}': expected one of ${known}`,
+    `Cannot publish: MINION_ENGINE (--engine) is '${engine}': expected one of ${
+      Object.keys(ENGINES).join(", ")
+    }`,
   );
 }
 

@@ -9,7 +9,7 @@
 
 import type { Env } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
-import { ENGINES, PLANNED_ENGINES, REPORTERS } from "./registry.ts";
+import { ENGINES, REPORTERS } from "./registry.ts";
 import { readWalltime } from "./walltime.ts";
 import { parseStatsAddress, type StatsAddress } from "./stats_server.ts";
 
@@ -188,13 +188,11 @@ export function readRequired(env: Env, variable: string, hint: string): string {
 export function readSettings(env: Env): Settings {
   const engine = env.MINION_ENGINE?.trim() || "execo";
   if (!(engine in ENGINES)) {
-    const planned = PLANNED_ENGINES[engine];
-    const known = Object.keys(ENGINES).join(", ");
     throw new ConfigError(
       "MINION_ENGINE",
-      planned
-        ? `Cannot start minion: MINION_ENGINE (--engine) is '${engine}', but ${planned} in this version; use one of ${known}`
-        : `Cannot start minion: MINION_ENGINE (--engine) is '${engine}': expected one of ${known}`,
+      `Cannot start minion: MINION_ENGINE (--engine) is '${engine}': expected one of ${
+        Object.keys(ENGINES).join(", ")
+      }`,
     );
   }
   return {

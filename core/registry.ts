@@ -29,9 +29,3 @@ export const REPORTERS: Readonly<
   stdout: async () => (await import("../reporters/stdout.ts")).stdoutReporter,
   json: async () => (await import("../reporters/json.ts")).jsonReporter,
 };
-
-/**
- * Engines that are planned but not built yet, with what to use meanwhile:
- * choosing one is a clear error, never a stub.
- */
-export const PLANNED_ENGINES: Readonly<Record<string, string>> = {};
