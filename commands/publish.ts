@@ -11,8 +11,7 @@ import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
 import type { Env, JsonValue, LineFormat } from "../core/contracts.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { readLines } from "../core/lines.ts";
-import { preview } from "../core/param.ts";
+import { openParamSource, readParamLines } from "../core/param_lines.ts";
 import { parseParamOptions, product } from "../core/product.ts";
 import { ENGINES } from "../core/registry.ts";
 
@@ -103,49 +102,15 @@ async function readInput(
   source: string,
   format: LineFormat,
 ): Promise<JsonValue[]> {
-  let stream: ReadableStream<Uint8Array>;
-  if (source === "-") stream = Deno.stdin.readable;
-  else {
-    try {
-      stream = (await Deno.open(source, { read: true })).readable;
-    } catch (error) {
-      throw new ConfigError(
-        "FILE",
-        `Cannot read '${source}': ${
-          (error as Error).message
-        }; give a readable file of params, or - for standard input`,
-        { cause: error },
-      );
-    }
-  }
-  const params: JsonValue[] = [];
-  let number = 0;
-  for await (const line of readLines(stream)) {
-    number++;
-    if (line.trim() === "") continue;
-    if (format === "lines") {
-      params.push(line);
-      continue;
-    }
-    try {
-      params.push(JSON.parse(line) as JsonValue);
-    } catch (error) {
-      if (format === "auto") {
-        params.push(line);
-        continue;
-      }
-      const where = source === "-" ? "standard input" : `'${source}'`;
-      throw new ConfigError(
-        "FILE",
-        `Cannot publish: line ${number} of ${where} is not JSON (${
-          (error as Error).message
-        }): ${
-          preview(line)
-        }; fix it, or pass --lines to publish each line as text`,
-      );
-    }
-  }
-  return params;
+  const stream = await openParamSource(
+    source,
+    "give a readable file of params, or - for standard input",
+  );
+  return await readParamLines(stream, source, format, {
+    variable: "FILE",
+    prefix: "Cannot publish: ",
+    fix: "pass --lines to publish each line as text",
+  });
 }
 
 async function* iterate(values: JsonValue[]): AsyncIterable<JsonValue> {

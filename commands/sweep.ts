@@ -10,8 +10,8 @@ import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
 import type { Env, JsonValue } from "../core/contracts.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { readLines } from "../core/lines.ts";
-import { paramText, preview } from "../core/param.ts";
+import { openParamSource, readParamLines } from "../core/param_lines.ts";
+import { paramText } from "../core/param.ts";
 import { parseParamOptions, product } from "../core/product.ts";
 import { execoSettings } from "../engines/execo/mod.ts";
 import {
@@ -236,60 +236,26 @@ async function readInput(
     return product(parseParamOptions(params));
   }
   const source = rest[0] ?? "-";
-  let stream: ReadableStream<Uint8Array>;
-  if (source === "-") {
-    if (Deno.stdin.isTerminal()) {
-      throw new ConfigError(
-        "FILE",
-        "no params given: pipe lines in, give a FILE, or use --param NAME=V1,V2,...",
-      );
-    }
-    stream = Deno.stdin.readable;
-  } else {
-    try {
-      stream = (await Deno.open(source, { read: true })).readable;
-    } catch (error) {
-      throw new ConfigError(
-        "FILE",
-        `Cannot read '${source}': ${
-          (error as Error).message
-        }; give a readable file, or - for standard input`,
-        { cause: error },
-      );
-    }
+  if (source === "-" && Deno.stdin.isTerminal()) {
+    throw new ConfigError(
+      "FILE",
+      "no params given: pipe lines in, give a FILE, or use --param NAME=V1,V2,...",
+    );
   }
-  const mode = flags.has("--json")
+  const stream = await openParamSource(
+    source,
+    "give a readable file, or - for standard input",
+  );
+  const format = flags.has("--json")
     ? "json"
     : flags.has("--lines")
     ? "lines"
     : "auto";
-  const out: JsonValue[] = [];
-  let number = 0;
-  for await (const line of readLines(stream)) {
-    number++;
-    if (line.trim() === "") continue;
-    if (mode === "lines") {
-      out.push(line);
-      continue;
-    }
-    try {
-      out.push(JSON.parse(line) as JsonValue);
-    } catch (error) {
-      if (mode === "auto") {
-        out.push(line);
-        continue;
-      }
-      throw new ConfigError(
-        "--json",
-        `line ${number} of ${
-          source === "-" ? "standard input" : source
-        } is not JSON (${(error as Error).message}): ${
-          preview(line)
-        }; fix it, or drop --json to take such lines as text`,
-      );
-    }
-  }
-  return out;
+  return await readParamLines(stream, source, format, {
+    variable: "--json",
+    prefix: "",
+    fix: "drop --json to take such lines as text",
+  });
 }
 
 async function create(

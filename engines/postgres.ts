@@ -31,6 +31,7 @@ import type {
 import { readChoice, readSeconds } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import { retryWhile } from "../core/retry.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -88,28 +89,13 @@ function _lost(error: unknown): boolean {
       code === "57P01" || code === "57P03");
 }
 
-/**
- * Runs `act`, waiting out a lost connection (the server restarting) until
- * `signal` aborts or `patienceMs` passes.
- */
-async function _patiently<T>(
+/** Runs `act`, waiting out a lost connection (see {@linkcode retryWhile}). */
+function _patiently<T>(
   act: () => Promise<T>,
   signal: AbortSignal | undefined,
   patienceMs = Infinity,
 ): Promise<T> {
-  const deadline = Date.now() + patienceMs;
-  let wait = 100;
-  while (true) {
-    try {
-      return await act();
-    } catch (error) {
-      if (!_lost(error) || signal?.aborted || Date.now() > deadline) {
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      wait = Math.min(wait * 2, 2_000);
-    }
-  }
+  return retryWhile(act, _lost, { signal, patienceMs, firstDelayMs: 100 });
 }
 
 /** Connects and checks the server answers; a `ConfigError` when not. */

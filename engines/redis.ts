@@ -37,6 +37,7 @@ import type {
 import { readChoice, readSeconds } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import { retryWhile } from "../core/retry.ts";
 
 type Client = ReturnType<typeof createClient>;
 
@@ -166,29 +167,13 @@ function _lost(error: unknown): boolean {
   ].includes(name) || /ECONNRE|EPIPE/.test(_message(error));
 }
 
-/**
- * Runs `act`, doing it again while the connection is down (commands in
- * flight when it drops are failed, not resent), until `signal` aborts or
- * `patienceMs` passes.
- */
-async function _patiently<T>(
+/** Runs `act`, waiting out a lost connection (see {@linkcode retryWhile}). */
+function _patiently<T>(
   act: () => Promise<T>,
   signal: AbortSignal | undefined,
   patienceMs = Infinity,
 ): Promise<T> {
-  const deadline = Date.now() + patienceMs;
-  let wait = 50;
-  while (true) {
-    try {
-      return await act();
-    } catch (error) {
-      if (!_lost(error) || signal?.aborted || Date.now() > deadline) {
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      wait = Math.min(wait * 2, 2_000);
-    }
-  }
+  return retryWhile(act, _lost, { signal, patienceMs, firstDelayMs: 50 });
 }
 
 /** Creates the group (reading from the stream's start) if it is missing. */
