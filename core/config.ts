@@ -126,6 +126,20 @@ export function readSeconds(env: Env, variable: string): number | undefined {
 const TRUE = ["1", "true", "yes", "on"];
 const FALSE = ["", "0", "false", "no", "off"];
 
+/** The default of `MINION_LEASE`, in ms: shared by every engine that leases. */
+export const DEFAULT_LEASE_MS = 60_000;
+
+/**
+ * `MINION_LEASE`: how long a claimed param may go unrenewed before the queue
+ * hands it to another minion, in ms (60 s by default; the minion renews every
+ * third of it while a task runs).
+ *
+ * @throws {ConfigError} when malformed
+ */
+export function readLease(env: Env): number {
+  return readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS;
+}
+
 /**
  * A yes/no variable.
  *

@@ -50,11 +50,10 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readInteger, readSeconds } from "../core/config.ts";
+import { readChoice, readInteger, readLease } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
 
-const DEFAULT_LEASE_MS = 60_000;
 /** How long one pull waits for messages before asking again. */
 const PULL_MS = 1_000;
 /** Tasks shorter than this (on average) get the next batch pulled ahead. */
@@ -102,7 +101,7 @@ function readSettings(env: Env): Settings {
     maxDeliver: readInteger(env, "NATS_MAX_DELIVER", 1) ??
       retries + 1 + SPARE_DELIVERIES,
     decoder: readChoice(env, "NATS_DECODER", DECODERS, "identity"),
-    leaseMs: readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS,
+    leaseMs: readLease(env),
   };
 }
 

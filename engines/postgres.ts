@@ -28,14 +28,13 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readSeconds } from "../core/config.ts";
+import { readChoice, readLease } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
-const DEFAULT_LEASE_MS = 60_000;
 /** Longest wait for a notification before looking for expired leases. */
 const POLL_MS = 1_000;
 
@@ -60,7 +59,7 @@ function readSettings(env: Env): Settings {
     table,
     channel: `minionize_${table.replace(".", "_")}`.slice(0, 63),
     decoder: readChoice(env, "POSTGRES_DECODER", DECODERS, "identity"),
-    leaseMs: readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS,
+    leaseMs: readLease(env),
   };
 }
 

@@ -34,15 +34,13 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readSeconds } from "../core/config.ts";
+import { readChoice, readLease } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
 
 type Client = ReturnType<typeof createClient>;
 
-/** Seconds a claimed entry may go unrenewed before others take it. */
-const DEFAULT_LEASE_MS = 60_000;
 /** How long one blocking read waits before looking for given-back entries. */
 const BLOCK_MS = 1_000;
 /** Tasks shorter than this (on average) get the next batch read ahead. */
@@ -88,7 +86,7 @@ function readSettings(env: Env): Settings {
       `${_hostname()}-${Deno.pid}-${random}`,
     deadLetter: env.REDIS_DEAD_LETTER?.trim() || `${stream}:failed`,
     decoder: readChoice(env, "REDIS_DECODER", DECODERS, "identity"),
-    leaseMs: readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS,
+    leaseMs: readLease(env),
   };
 }
 

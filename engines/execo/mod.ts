@@ -37,13 +37,12 @@ import type {
   PublishOptions,
   QueueCensus,
 } from "../../core/contracts.ts";
-import { readSeconds } from "../../core/config.ts";
+import { readLease } from "../../core/config.ts";
 import { dryQueue, sweepQueue } from "./queue.ts";
 import {
   addParams,
   createSweep,
   DEFAULT_DIR,
-  DEFAULT_LEASE_MS,
   openSweep,
   sweepCensus,
   sweepConfigError,
@@ -62,7 +61,7 @@ function warn(message: string): void {
 export function execoSettings(env: Env): { dir: string; leaseMs: number } {
   return {
     dir: env[VARIABLE]?.trim() || DEFAULT_DIR,
-    leaseMs: readSeconds(env, "MINION_LEASE") ?? DEFAULT_LEASE_MS,
+    leaseMs: readLease(env),
   };
 }
 

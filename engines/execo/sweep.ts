@@ -15,8 +15,6 @@ import { JOURNAL, SNAPSHOT_PREFIX, SweepError, SweepStore } from "./store.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */
 export const DEFAULT_DIR = "sweeps";
-/** The lease of a claim when `MINION_LEASE` is not set, in ms. */
-export const DEFAULT_LEASE_MS = 60_000;
 
 /** How {@linkcode openSweep} opens. */
 export interface OpenSweepOptions {

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
-import { readSettings } from "../../core/config.ts";
+import { readLease, readSettings } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 
 Deno.test("settings default to the original's values", () => {
@@ -82,5 +82,15 @@ Deno.test("an unknown engine or reporter lists the known ones", () => {
     () => readSettings({ MINION_ENGINE: "file", MINION_REPORTER: "xml" }),
     ConfigError,
     /null, stdout, json/,
+  );
+});
+
+Deno.test("MINION_LEASE is read in seconds, 60 by default, and checked", () => {
+  assertEquals(readLease({}), 60_000);
+  assertEquals(readLease({ MINION_LEASE: "2.5" }), 2_500);
+  assertThrows(
+    () => readLease({ MINION_LEASE: "soon" }),
+    ConfigError,
+    /MINION_LEASE is 'soon'/,
   );
 });
