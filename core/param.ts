@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { JsonValue } from "./contracts.ts";
+import type { Env, JsonValue, LineFormat } from "./contracts.ts";
+import { readChoice } from "./config.ts";
 
 /** How an engine turns a message's text into a param. */
 export type Decoder = "identity" | "json";
@@ -51,6 +52,22 @@ export function decode(text: string, decoder: Decoder): Decoded {
 export function encode(param: JsonValue, decoder: Decoder): string {
   if (decoder === "identity" && typeof param === "string") return param;
   return JSON.stringify(param);
+}
+
+/**
+ * An engine's `lineFormat`: how `minionize publish` reads lines so that
+ * minions decode them as written (JSON values under the `json` decoder,
+ * each line as text under `identity`).
+ *
+ * @param variable the engine's decoder variable, e.g. `REDIS_DECODER`
+ */
+export function decoderLineFormat(
+  variable: string,
+): (env: Env) => LineFormat {
+  return (env) =>
+    readChoice(env, variable, DECODERS, "identity") === "json"
+      ? "json"
+      : "lines";
 }
 
 /**

@@ -27,7 +27,13 @@ import type {
 import { readChoice } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { readLines } from "../core/lines.ts";
-import { decode, DECODERS, encode, preview } from "../core/param.ts";
+import {
+  decode,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+  preview,
+} from "../core/param.ts";
 
 const settled = () => Promise.resolve();
 
@@ -195,10 +201,7 @@ async function publish(
 export const fileEngine: EnginePlugin = {
   open,
   publish,
-  lineFormat: (env) =>
-    readChoice(env, "FILE_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("FILE_DECODER"),
   async census(env) {
     const total = await countParams(env);
     return total === undefined ? undefined : { total };

@@ -40,7 +40,12 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readRequired } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { type Decoder, DECODERS, encode } from "../core/param.ts";
+import {
+  type Decoder,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../core/param.ts";
 
 /** How long the calls made while opening may take before we say why not. */
 const CHECK_TIMEOUT_MS = 10_000;
@@ -306,8 +311,5 @@ async function publish(
 export const googleEngine: EnginePlugin = {
   open,
   publish,
-  lineFormat: (env) =>
-    readChoice(env, "GOOGLE_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("GOOGLE_DECODER"),
 };

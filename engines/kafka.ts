@@ -46,7 +46,13 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readInteger, readSeconds } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import {
+  decode,
+  type Decoder,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../core/param.ts";
 
 /** Records fetched ahead of the tasks, at most. */
 const HOLD = 1024;
@@ -499,9 +505,7 @@ async function publish(
     for await (const param of params) {
       batch.push({
         topic: settings.topic,
-        value: settings.decoder === "json"
-          ? JSON.stringify(param)
-          : paramText(param),
+        value: encode(param, settings.decoder),
       });
       count++;
       if (batch.length >= 500) await flush();
@@ -540,9 +544,5 @@ async function publish(
 export const kafkaEngine: EnginePlugin = {
   open,
   publish,
-  // Lines reach minions as written: JSON values under the json decoder.
-  lineFormat: (env) =>
-    readChoice(env, "KAFKA_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("KAFKA_DECODER"),
 };

@@ -52,7 +52,13 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readInteger, readLease } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import {
+  decode,
+  type Decoder,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../core/param.ts";
 
 /** How long one pull waits for messages before asking again. */
 const PULL_MS = 1_000;
@@ -564,9 +570,7 @@ async function publish(
     let count = 0;
     let batch: Promise<unknown>[] = [];
     for await (const param of params) {
-      const text = settings.decoder === "json"
-        ? JSON.stringify(param)
-        : paramText(param);
+      const text = encode(param, settings.decoder);
       batch.push(js.publish(settings.subject, text));
       count++;
       if (batch.length >= 1_000) {
@@ -585,8 +589,5 @@ async function publish(
 export const natsEngine: EnginePlugin = {
   open,
   publish,
-  lineFormat: (env) =>
-    readChoice(env, "NATS_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("NATS_DECODER"),
 };

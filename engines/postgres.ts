@@ -30,7 +30,13 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readLease } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import {
+  decode,
+  type Decoder,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
 
 type Sql = ReturnType<typeof postgres>;
@@ -381,9 +387,7 @@ async function publish(
     };
     for await (const param of params) {
       batch.push({
-        param: settings.decoder === "json"
-          ? JSON.stringify(param)
-          : paramText(param),
+        param: encode(param, settings.decoder),
       });
       count++;
       if (batch.length >= 1_000) await flush();
@@ -399,8 +403,5 @@ async function publish(
 export const postgresEngine: EnginePlugin = {
   open,
   publish,
-  lineFormat: (env) =>
-    readChoice(env, "POSTGRES_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("POSTGRES_DECODER"),
 };

@@ -39,7 +39,13 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import {
+  decode,
+  type Decoder,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../core/param.ts";
 
 /** Header holding the attempts already spent before this copy was queued. */
 const ATTEMPTS = "x-minion-attempts";
@@ -382,9 +388,7 @@ async function publish(
     const channel = await model.createConfirmChannel();
     let count = 0;
     for await (const param of params) {
-      const body = settings.decoder === "json"
-        ? JSON.stringify(param)
-        : paramText(param);
+      const body = encode(param, settings.decoder);
       const more = channel.sendToQueue(settings.queue, Buffer.from(body), {
         persistent: true,
         contentType: settings.decoder === "json"
@@ -432,9 +436,5 @@ async function publish(
 export const rabbitmqEngine: EnginePlugin = {
   open,
   publish,
-  // Lines reach minions as written: JSON values under the json decoder.
-  lineFormat: (env) =>
-    readChoice(env, "AMQP_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("AMQP_DECODER"),
 };

@@ -36,7 +36,13 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readLease } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import { decode, type Decoder, DECODERS, paramText } from "../core/param.ts";
+import {
+  decode,
+  type Decoder,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
 
 type Client = ReturnType<typeof createClient>;
@@ -535,9 +541,7 @@ async function publish(
     let count = 0;
     let batch: Promise<unknown>[] = [];
     for await (const param of params) {
-      const text = settings.decoder === "json"
-        ? JSON.stringify(param)
-        : paramText(param);
+      const text = encode(param, settings.decoder);
       // Commands sent in one tick go out as one pipeline.
       batch.push(client.xAdd(settings.stream, "*", { [FIELD]: text }));
       count++;
@@ -557,8 +561,5 @@ async function publish(
 export const redisEngine: EnginePlugin = {
   open,
   publish,
-  lineFormat: (env) =>
-    readChoice(env, "REDIS_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("REDIS_DECODER"),
 };

@@ -48,7 +48,12 @@ import {
   readSeconds,
 } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
-import { decode, DECODERS, paramText } from "../../core/param.ts";
+import {
+  decode,
+  decoderLineFormat,
+  DECODERS,
+  encode,
+} from "../../core/param.ts";
 import { fullTopicName, PulsarClient, sleep } from "./client.ts";
 import { Consumer, type Received } from "./consumer.ts";
 import { Producer } from "./producer.ts";
@@ -308,9 +313,7 @@ async function publish(
     const producer = await Producer.open(client, settings.topic);
     const inFlight = new Set<Promise<unknown>>();
     for await (const param of params) {
-      const text = settings.decoder === "json"
-        ? JSON.stringify(param)
-        : paramText(param);
+      const text = encode(param, settings.decoder);
       const sent = producer.send({ payload: encoder.encode(text) });
       inFlight.add(sent);
       sent.then(() => inFlight.delete(sent), () => {});
@@ -332,8 +335,5 @@ export const pulsarEngine: EnginePlugin = {
   publish,
   // Lines reach minions as written: JSON values under the json decoder,
   // text under identity.
-  lineFormat: (env) =>
-    readChoice(env, "PULSAR_DECODER", DECODERS, "identity") === "json"
-      ? "json"
-      : "lines",
+  lineFormat: decoderLineFormat("PULSAR_DECODER"),
 };
