@@ -416,12 +416,14 @@ export class ContainerCallback implements Callback {
     }
     if (status.success) return;
     const what = `container '${this.image}'${name ? ` (${name})` : ""}`;
+    const output = results === undefined ? "inherit" : `${results}/${dir}`;
     if (status.signal) {
       throw new TaskFailure(
         `the ${this.runtime} client of ${what} was killed by ${status.signal}`,
         {
           signal: status.signal,
           exitCode: status.code,
+          output,
         },
       );
     }
@@ -430,6 +432,7 @@ export class ContainerCallback implements Callback {
       : "";
     throw new TaskFailure(`${what} exited with code ${status.code}${hint}`, {
       exitCode: status.code,
+      output,
     });
   }
 }

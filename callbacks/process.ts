@@ -170,14 +170,17 @@ export class ProcessCallback implements Callback {
       });
     }
     if (status.success) return;
+    const output = results === undefined ? "inherit" : `${results}/${dir}`;
     if (status.signal) {
       throw new TaskFailure(`'${program}' was killed by ${status.signal}`, {
         signal: status.signal,
         exitCode: status.code,
+        output,
       });
     }
     throw new TaskFailure(`'${program}' exited with code ${status.code}`, {
       exitCode: status.code,
+      output,
     });
   }
 }

@@ -12,6 +12,7 @@ import { readSettings, type Settings } from "../core/config.ts";
 import type { Callback, Env } from "../core/contracts.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
+import { writeStderr } from "../core/failure_log.ts";
 import { launch } from "../core/launch.ts";
 import { findExecutable } from "../core/path.ts";
 import { PROJECT_FILE, readProject } from "../core/project.ts";
@@ -123,6 +124,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: "--bar",
     variable: "MINION_BAR",
     help: "draw a progress bar with rate and ETA on stderr, when a terminal",
+  },
+  {
+    long: "--quiet",
+    short: "-q",
+    variable: "MINION_QUIET",
+    help:
+      "print no line on stderr per failed param, nor the summary of failures",
   },
   {
     long: "--dry-run",
@@ -244,6 +252,7 @@ export async function run(args: readonly string[]): Promise<number> {
     : await processCallback(command, settings, env);
   const summary = await launch(callback, settings, env, {
     callbackName: image ? "container" : "process",
+    log: writeStderr,
   });
   return summary.exitCode;
 }

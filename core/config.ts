@@ -48,6 +48,8 @@ export interface Settings {
   bar: boolean;
   /** `MINION_HEARTBEAT`: how often reports say the minion is alive, in ms. @default {30000} */
   heartbeatMs: number;
+  /** `MINION_QUIET` (`--quiet`): print no line per failed param on stderr. @default {false} */
+  quiet: boolean;
 }
 
 /** A variable's flag, for messages. */
@@ -69,6 +71,7 @@ export const FLAG_OF: Readonly<Record<string, string>> = {
   MINION_CONTAINER_OPTS: "--container-opt",
   MINION_STATS: "--stats",
   MINION_BAR: "--bar",
+  MINION_QUIET: "--quiet",
   TOP_INTERVAL: "--interval",
   TOP_LOST: "--lost",
 };
@@ -232,5 +235,6 @@ export function readSettings(env: Env): Settings {
       : undefined,
     bar: readBoolean(env, "MINION_BAR"),
     heartbeatMs: readSeconds(env, "MINION_HEARTBEAT") ?? 30_000,
+    quiet: readBoolean(env, "MINION_QUIET"),
   };
 }

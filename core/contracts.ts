@@ -234,6 +234,10 @@ export interface MinionEventMap {
     timings: PhaseTimings;
     error?: string;
     exitCode?: number;
+    /** The signal that ended the program, when one did. */
+    signal?: string;
+    /** Where a failed program's output went: a directory, or `inherit`. */
+    output?: string;
   };
   /**
    * The minion is alive, sent every `MINION_HEARTBEAT` while it runs, so that

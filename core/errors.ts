@@ -35,21 +35,33 @@ export class TaskFailure extends Error {
   readonly exitCode: number | undefined;
   /** The signal that ended the program, when one did. */
   readonly signal: string | undefined;
+  /**
+   * Where the program's standard output and error went: the directory
+   * holding them (`--results`), or `inherit` when they went to the
+   * minion's own; unset when no program ran.
+   */
+  readonly output: string | undefined;
 
   /**
    * Makes a task failure.
    *
    * @param message what happened, e.g. `'a.out' exited with code 3`
-   * @param details the exit code or signal
+   * @param details the exit code or signal, and where the output went
    */
   constructor(
     message: string,
-    details: { exitCode?: number; signal?: string; cause?: unknown } = {},
+    details: {
+      exitCode?: number;
+      signal?: string;
+      output?: string;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, { cause: details.cause });
     this.name = "TaskFailure";
     this.exitCode = details.exitCode;
     this.signal = details.signal;
+    this.output = details.output;
   }
 }
 

@@ -8,6 +8,7 @@
 
 import type { Callback, Env, MinionEvent, Reporter } from "./contracts.ts";
 import { ProgressBar } from "./bar.ts";
+import { failureLine, summaryLine } from "./failure_log.ts";
 import { killAll } from "./children.ts";
 import type { Settings } from "./config.ts";
 import {
@@ -27,6 +28,12 @@ export interface LaunchOptions {
   handleSignals?: boolean;
   /** Name of the callback for events. @default {"function"} */
   callbackName?: string;
+  /**
+   * Receives one line per failed run and, when the minion saw failures, a
+   * summary as it leaves (nothing with `settings.quiet`).
+   * @default {nobody}
+   */
+  log?: (line: string) => void;
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -115,8 +122,13 @@ export async function launch(
         Deno.addSignalListener(name, listener);
       }
     }
+    const log = settings.quiet || !options.log ? undefined : (
+      line: string,
+    ) =>
+      // A line over the progress bar clears it; the next frame redraws it.
+      options.log!(progress ? `\r\x1b[K${line}` : line);
     try {
-      return await runMinion({
+      const summary = await runMinion({
         engine,
         callback,
         ...(reporter ? { reporter } : {}),
@@ -137,7 +149,13 @@ export async function launch(
         signal: stop.signal,
         minionId,
         callbackName: options.callbackName ?? "function",
+        ...(log ? { onFailure: (event) => log(failureLine(event)) } : {}),
       });
+      await progress?.stop();
+      progress = undefined;
+      const last = summaryLine(summary);
+      if (log && last !== undefined) log(last);
+      return summary;
     } finally {
       if (options.handleSignals ?? true) {
         for (const [name, listener] of listeners) {

@@ -70,6 +70,13 @@ export interface MinionOptions {
   print?: (line: string) => void;
   /** Receives warnings (an ack that failed, ...). @default {writes to stderr} */
   warn?: (message: string) => void;
+  /**
+   * Hears every failed run (outcome `failed` or `retried`), whatever the
+   * reporter: the CLI prints one line for each on stderr. Only failures
+   * build an event for it, so it costs nothing while params succeed.
+   * @default {nobody}
+   */
+  onFailure?: (event: MinionEventMap["param.finished"]) => void;
 }
 
 /** How a minion's run went. */
@@ -395,18 +402,37 @@ export async function runMinion(
     outcome: Outcome,
     timings: PhaseTimings,
     error?: unknown,
+    program?: unknown,
   ) => {
     counts[outcome]++;
-    const exitCode = error instanceof TaskFailure ? error.exitCode : undefined;
-    return emit("param.finished", {
+    const failure = error instanceof TaskFailure ? error : undefined;
+    // A run stopped by its timeout failed with a `TaskStop`; the program it
+    // killed still says where its output went.
+    const ran = failure ??
+      (program instanceof TaskFailure ? program : undefined);
+    const fields = {
       seq: mySeq,
       param,
       attempt,
       outcome,
       timings,
       ...(error === undefined ? {} : { error: message(error) }),
-      ...(exitCode === undefined ? {} : { exitCode }),
-    });
+      ...(failure?.exitCode === undefined
+        ? {}
+        : { exitCode: failure.exitCode }),
+      ...(failure?.signal === undefined ? {} : { signal: failure.signal }),
+      ...(ran?.output === undefined ? {} : { output: ran.output }),
+    };
+    if (options.onFailure && (outcome === "failed" || outcome === "retried")) {
+      options.onFailure({
+        ...fields,
+        time: new Date().toISOString(),
+        minion: minionId,
+        host,
+        pid: Deno.pid,
+      });
+    }
+    return emit("param.finished", fields);
   };
 
   const handle = async (delivery: Delivery, nextMs: number) => {
@@ -466,10 +492,26 @@ export async function runMinion(
       if (attempt <= retries) {
         if (engine.redelivers) {
           await settle("give back", param, () => delivery.nack());
-          await finished(mySeq, param, attempt, "retried", timings, failed);
+          await finished(
+            mySeq,
+            param,
+            attempt,
+            "retried",
+            timings,
+            failed,
+            error,
+          );
           return;
         }
-        await finished(mySeq, param, attempt, "retried", timings, failed);
+        await finished(
+          mySeq,
+          param,
+          attempt,
+          "retried",
+          timings,
+          failed,
+          error,
+        );
         attempt++;
         continue;
       }
@@ -478,7 +520,15 @@ export async function runMinion(
         param,
         () => delivery.fail(message(failed)),
       );
-      await finished(mySeq, param, attempt, "failed", timings, failed);
+      await finished(
+        mySeq,
+        param,
+        attempt,
+        "failed",
+        timings,
+        failed,
+        error,
+      );
       return;
     }
   };

@@ -20,6 +20,7 @@ Deno.test("settings default to the original's values", () => {
     stats: undefined,
     bar: false,
     heartbeatMs: 30_000,
+    quiet: false,
   });
 });
 
