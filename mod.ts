@@ -86,9 +86,9 @@ export {
   MINION_LABEL,
   readContainerOptions,
 } from "./callbacks/container.ts";
+export { FunctionCallback, type TaskFunction } from "./callbacks/function.ts";
 export {
-  FunctionCallback,
   minionize,
   type MinionizeOptions,
-  type TaskFunction,
-} from "./callbacks/function.ts";
+  minionizer,
+} from "./core/minionize.ts";

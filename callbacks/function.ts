@@ -6,10 +6,6 @@
  */
 
 import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
-import { readSettings } from "../core/config.ts";
-import { loadEnv } from "../core/dotenv.ts";
-import { launch } from "../core/launch.ts";
-import type { MinionSummary } from "../core/minion.ts";
 
 /** A task written in TypeScript. It should stop when `context.signal` aborts. */
 export type TaskFunction = (
@@ -71,41 +67,4 @@ export class FunctionCallback implements Callback {
       signal.removeEventListener("abort", onAbort);
     }
   }
-}
-
-/** How {@linkcode minionize} runs a function. */
-export interface MinionizeOptions {
-  /**
-   * Variables that win over the environment and `.env`, e.g.
-   * `{ MINION_ENGINE: "file", FILE_PATH: "params.txt" }`.
-   * @default {{}}
-   */
-  env?: Record<string, string>;
-  /** Stop gracefully on SIGINT/SIGTERM. @default {true} */
-  handleSignals?: boolean;
-}
-
-/**
- * Turns this process into a minion that calls `fn` once per param, with the
- * same settings as the CLI (`MINION_ENGINE`, `MINION_CONCURRENCY`,
- * `MINION_RETRIES`, ... from the environment and `.env`). A throw fails the
- * param under the same retry policy as a program's non-zero exit.
- *
- * Needs `--allow-env`, `--allow-read`, `--allow-sys` (host name) and what the
- * chosen engine needs (network, files).
- *
- * @param fn the task, called with each param and its context
- * @param options variables that win over the environment
- * @returns the counts and why the minion stopped
- * @throws {ConfigError} when a setting is missing or malformed
- */
-export async function minionize(
-  fn: TaskFunction,
-  options: MinionizeOptions = {},
-): Promise<MinionSummary> {
-  const env = { ...(await loadEnv()), ...options.env };
-  const settings = readSettings(env);
-  return await launch(new FunctionCallback(fn), settings, env, {
-    handleSignals: options.handleSignals ?? true,
-  });
 }

@@ -53,7 +53,7 @@ export interface ProcessCallbackOptions {
  *     return ["a.out", "--arg1", p.arg1, p.arg2];
  *   }
  * }
- * console.log(new Sim([]).toCmd({ arg1: "1", arg2: "x" }));
+ * console.log(new Sim().toCmd({ arg1: "1", arg2: "x" }));
  * ```
  */
 export class ProcessCallback implements Callback {
@@ -66,11 +66,13 @@ export class ProcessCallback implements Callback {
   /**
    * Makes a callback that runs `command` per param.
    *
-   * @param command the program and its fixed arguments, with placeholders if any
+   * @param command the program and its fixed arguments, with placeholders
+   *   if any; a subclass that builds the whole command in `toCmd` may leave
+   *   it out
    * @param options shell, results directory and kill grace
    */
   constructor(
-    command: readonly string[],
+    command: readonly string[] = [],
     options: ProcessCallbackOptions = {},
   ) {
     this.command = command;

@@ -34,6 +34,11 @@ export interface LaunchOptions {
    * @default {nobody}
    */
   log?: (line: string) => void;
+  /**
+   * On a second SIGINT/SIGTERM, kill the programs and exit the process at
+   * once; when false, kill them and return. @default {true}
+   */
+  exitOnSecondSignal?: boolean;
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -112,7 +117,9 @@ export async function launch(
       if (stop.signal.aborted) {
         // A second signal: the user wants out now.
         killAll();
-        Deno.exit(SIGNAL_EXIT[name] ?? 1);
+        if (options.exitOnSecondSignal ?? true) {
+          Deno.exit(SIGNAL_EXIT[name] ?? 1);
+        }
       }
       stop.abort(name);
     };

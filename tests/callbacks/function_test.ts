@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { FunctionCallback, minionize } from "../../callbacks/function.ts";
+import { FunctionCallback } from "../../callbacks/function.ts";
+import { minionize } from "../../core/minionize.ts";
 import { TaskStop } from "../../core/errors.ts";
 import { tempDir } from "../_cli.ts";
 
