@@ -10,7 +10,10 @@
 import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
+import { writeStderr } from "../core/failure_log.ts";
 import { readStatus, type StatusReport } from "../core/reports.ts";
+import { readWait, WAIT_OPTION, waitForReports } from "../core/report_wait.ts";
+import { drawPictures, History } from "./status_pictures.ts";
 
 export {
   type MinionStatus,
@@ -21,8 +24,24 @@ export {
 
 const OPTIONS: readonly OptionSpec[] = [
   { long: "--json", help: "print one JSON document for scripts" },
+  {
+    long: "--per-minion",
+    help: "also draw each minion's rate over time",
+  },
+  { long: "--no-pictures", help: "print the tables only" },
+  WAIT_OPTION,
   { long: "--help", short: "-h", help: "show this help" },
 ];
+
+/** Columns to draw in: the terminal's, or 80 when not a terminal. */
+function columns(): number {
+  if (!Deno.stdout.isTerminal()) return 80;
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
+}
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) =>
@@ -92,10 +111,15 @@ export function formatStatus(report: StatusReport): string {
 export async function status(args: string[]): Promise<number> {
   const { flags, rest } = parseArgs(args, OPTIONS, "minionize status");
   if (flags.has("--help")) {
-    console.log(`Usage: minionize status [--json] [DIR]
+    console.log(`Usage: minionize status [OPTIONS] [DIR]
 
-Sums up what minions reported with MINION_REPORTER=json, also while they run.
-DIR defaults to REPORTER_JSON_DIRECTORY, then minion-report.
+Sums up what minions reported with MINION_REPORTER=json, also while they run:
+a table per minion, totals and per-phase timings, then pictures: params
+finished per second over time (sliding windows) with the failed runs beneath,
+the distribution of each phase's durations and the failed runs by cause.
+Colours only on a terminal (and never with NO_COLOR). DIR defaults to
+REPORTER_JSON_DIRECTORY, then minion-report; when it holds no report yet,
+status waits for the first one (--wait).
 
 Options:
 ${formatOptions(OPTIONS)}`);
@@ -110,11 +134,28 @@ ${formatOptions(OPTIONS)}`);
   const env = await loadEnv();
   const directory = rest[0] ??
     (env.REPORTER_JSON_DIRECTORY?.trim() || "minion-report");
-  const report = await readStatus(directory);
-  console.log(
-    flags.has("--json")
-      ? JSON.stringify(report, null, 2)
-      : formatStatus(report),
-  );
+  await waitForReports(directory, {
+    timeoutMs: readWait(flags.get("--wait")),
+    notify: writeStderr,
+  });
+  if (flags.has("--json")) {
+    console.log(JSON.stringify(await readStatus(directory), null, 2));
+    return 0;
+  }
+  const history = new History();
+  const report = await readStatus(directory, {
+    onEvent: (event) => history.add(event),
+  });
+  const text = formatStatus(report);
+  if (flags.has("--no-pictures")) {
+    console.log(text);
+    return 0;
+  }
+  const pictures = drawPictures(history, {
+    width: columns(),
+    colour: Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR"),
+    perMinion: flags.has("--per-minion"),
+  });
+  console.log(`${text}\n\n${pictures.join("\n")}`);
   return 0;
 }

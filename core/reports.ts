@@ -94,13 +94,18 @@ class _Minion {
   #inFlight = new Map<number, { param: string; since: string }>();
 
   /** Takes one line of its report file; a torn line is skipped. */
-  add(line: string, phases?: Record<string, number[]>): void {
+  add(
+    line: string,
+    phases?: Record<string, number[]>,
+    onEvent?: (event: MinionEvent) => void,
+  ): void {
     let event: MinionEvent;
     try {
       event = JSON.parse(line) as MinionEvent;
     } catch {
       return; // a line cut short by a killed minion
     }
+    onEvent?.(event);
     const status = this.#status ??= {
       minion: event.minion,
       host: event.host,
@@ -151,10 +156,13 @@ class _Minion {
 async function readMinion(
   path: string,
   phases: Record<string, number[]>,
+  onEvent?: (event: MinionEvent) => void,
 ): Promise<MinionStatus | undefined> {
   const file = await Deno.open(path);
   const minion = new _Minion();
-  for await (const line of readLines(file.readable)) minion.add(line, phases);
+  for await (const line of readLines(file.readable)) {
+    minion.add(line, phases, onEvent);
+  }
   return minion.status();
 }
 
@@ -256,12 +264,21 @@ export class ReportFollower {
   }
 }
 
+/** How {@linkcode readStatus} reads. */
+export interface ReadStatusOptions {
+  /** Hears every event read, e.g. to draw pictures. @default {nobody} */
+  onEvent?: (event: MinionEvent) => void;
+}
+
 /**
  * Reads every minion's report file under `directory`.
  *
  * @throws {ConfigError} when the directory cannot be read
  */
-export async function readStatus(directory: string): Promise<StatusReport> {
+export async function readStatus(
+  directory: string,
+  options: ReadStatusOptions = {},
+): Promise<StatusReport> {
   const phases: Record<string, number[]> = Object.fromEntries(
     PHASES.map((p) => [p, []]),
   );
@@ -269,7 +286,11 @@ export async function readStatus(directory: string): Promise<StatusReport> {
   try {
     for await (const entry of Deno.readDir(directory)) {
       if (!entry.isFile || !entry.name.endsWith(".jsonl")) continue;
-      const status = await readMinion(`${directory}/${entry.name}`, phases);
+      const status = await readMinion(
+        `${directory}/${entry.name}`,
+        phases,
+        options.onEvent,
+      );
       if (status) minions.push(status);
     }
   } catch (error) {
