@@ -118,8 +118,8 @@ a table per minion, totals and per-phase timings, then pictures: params
 finished per second over time (sliding windows) with the failed runs beneath,
 the distribution of each phase's durations and the failed runs by cause.
 Colours only on a terminal (and never with NO_COLOR). DIR defaults to
-REPORTER_JSON_DIRECTORY, then minion-report; when it holds no report yet,
-status waits for the first one (--wait).
+REPORTER_JSON_DIRECTORY, then minion-report; while it does not exist (no
+minion started yet), status waits for it (--wait).
 
 Options:
 ${formatOptions(OPTIONS)}`);

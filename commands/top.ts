@@ -15,6 +15,8 @@ import { formatDuration, renderBar } from "../core/bar.ts";
 import { readSeconds } from "../core/config.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
+import { writeStderr } from "../core/failure_log.ts";
+import { readWait, WAIT_OPTION, waitForReports } from "../core/report_wait.ts";
 import {
   type Fleet,
   type FleetMinion,
@@ -30,6 +32,7 @@ const OPTIONS: readonly OptionSpec[] = [
       "also ask these stats endpoints (minions started with --stats), comma separated",
   },
   { long: "--once", help: "print one snapshot and exit" },
+  WAIT_OPTION,
   {
     long: "--interval",
     value: "SECONDS",
@@ -328,10 +331,11 @@ rate, when it was last seen (a running minion silent too long is lost);
 totals, throughput and, when the queue's size is known, an ETA.
 
 It reads the reports of minions run with MINION_REPORTER=json in DIR
-(default REPORTER_JSON_DIRECTORY, then minion-report; not read when only
---endpoint is given) and the stats endpoints of minions run with --stats. The
-queue's size comes from MINION_ENGINE and its settings (environment, .env,
-.minionize.yml).
+(default REPORTER_JSON_DIRECTORY, then minion-report) and, with --endpoint,
+the stats endpoints of minions run with --stats as well. Without --endpoint
+it waits for the first report when there is none yet (--wait); with it, a
+missing default directory is skipped. The queue's size comes from
+MINION_ENGINE and its settings (environment, .env, .minionize.yml).
 
 Keys: s next sort column (S previous), / filter (Enter apply, Esc clear),
 q quit. Prints one snapshot when standard output is not a terminal.
@@ -350,11 +354,19 @@ ${formatOptions(OPTIONS)}`);
   const endpoints = (flags.get("--endpoint") ?? "").split(/[,\s]+/)
     .filter((e) => e !== "");
   const directory = rest[0] ??
-    (endpoints.length > 0
-      ? undefined
-      : env.REPORTER_JSON_DIRECTORY?.trim() || "minion-report");
+    (env.REPORTER_JSON_DIRECTORY?.trim() || "minion-report");
+  // Endpoints add to the reports; without them, the reports are all there
+  // is to show, so wait for the first.
+  if (endpoints.length === 0) {
+    await waitForReports(directory, {
+      timeoutMs: readWait(flags.get("--wait")),
+      notify: writeStderr,
+    });
+  }
   const reader = new FleetReader({
     directory,
+    // A directory nobody named may not exist beside endpoints.
+    directoryOptional: endpoints.length > 0 && rest[0] === undefined,
     endpoints,
     env,
     lostAfterMs: readSeconds(env, "TOP_LOST") ?? 90_000,

@@ -42,6 +42,8 @@ export interface FleetMinion {
 export interface FleetSources {
   /** The json reporter's directory, if any. */
   directory?: string | undefined;
+  /** Skip the directory while it does not exist. @default {false} */
+  directoryOptional?: boolean;
   /** Stats endpoints (`http://host:port`), if any. */
   endpoints?: readonly string[];
   /** Settings naming the queue, for its size. */
@@ -117,7 +119,7 @@ export class FleetReader {
     const { sources } = this;
     const now = (sources.now ?? Date.now)();
     const byId = new Map<string, FleetMinion>();
-    if (this.#reports) {
+    if (this.#reports && !(await this.#skipReports())) {
       for (const m of await this.#reports.read()) {
         byId.set(
           m.minion,
@@ -135,6 +137,18 @@ export class FleetReader {
       minions: [...byId.values()],
       census: await this.#census(),
     };
+  }
+
+  /** Whether an optional reports directory is missing (for now). */
+  async #skipReports(): Promise<boolean> {
+    if (!this.sources.directoryOptional) return false;
+    try {
+      await Deno.stat(this.#reports!.directory);
+      return false;
+    } catch (error) {
+      // Anything else is for the reader to explain.
+      return error instanceof Deno.errors.NotFound;
+    }
   }
 
   async #ask(endpoint: string, now: number): Promise<FleetMinion> {

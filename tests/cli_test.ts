@@ -364,7 +364,7 @@ Deno.test("status sums up minions while they run", async () => {
 
 Deno.test("status of a directory with no reports says how to get some", async () => {
   const dir = await tempDir();
-  const result = await runCli(["status"], { cwd: dir });
+  const result = await runCli(["status", "--wait", "0"], { cwd: dir });
   assertEquals(result.code, 2);
   assertMatch(
     oneErrorLine(result.stderr),

@@ -292,7 +292,9 @@ Deno.test("top without a terminal prints one snapshot of the reports directory",
     "0.00",
     "10:00 ago",
   ]]);
-  const missing = await runCli(["top", "nowhere"], { cwd: dir });
+  const missing = await runCli(["top", "--wait", "0", "nowhere"], {
+    cwd: dir,
+  });
   assertEquals(missing.code, 2);
   assertMatch(
     missing.stderr,
