@@ -64,8 +64,26 @@ export function projectTemplate(): string {
 # Where events go (MINION_REPORTER): ${Object.keys(REPORTERS).join(", ")}.
 # reporter: json
 
-# Run the command in this container image (MINION_CONTAINER_IMAGE).
+# Run the command in this container image (MINION_CONTAINER_IMAGE), with this
+# runtime (MINION_CONTAINER_RUNTIME; default: the first of podman, docker,
+# apptainer, singularity on PATH) and these options of its run command
+# (MINION_CONTAINER_OPTS; a list keeps each word whole).
 # container: docker.io/library/python:3.12
+# container_runtime: podman
+# container_opts: [-v, /scratch:/scratch]
+
+# Stop taking params when less time is left than they take (MINION_WALLTIME;
+# seconds or [D-]HH:MM:SS; default: the Slurm job's end time).
+# walltime: "2:00:00"
+
+# Seconds a claimed param stays held without renewal before the queue hands
+# it to another minion (MINION_LEASE; execo and brokers), and how often
+# reports say a minion is alive (MINION_HEARTBEAT).
+# lease: 120
+# heartbeat: 30
+
+# No line on stderr per failed param, nor the summary (MINION_QUIET).
+# quiet: false
 
 # Serve /stats and /metrics on this port of 127.0.0.1, or HOST:PORT
 # (MINION_STATS); draw a progress bar on a terminal (MINION_BAR).

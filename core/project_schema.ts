@@ -23,7 +23,9 @@ import { ConfigError } from "./errors.ts";
 import type { Project } from "./project.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { parseStatsAddress } from "./stats_server.ts";
-import { split } from "shlex";
+import { quote, split } from "shlex";
+import { CONTAINER_RUNTIMES } from "../callbacks/container.ts";
+import { parseDuration } from "./walltime.ts";
 
 interface _Key {
   /** The variable the key stands for, if any. */
@@ -31,6 +33,8 @@ interface _Key {
   schema: v.GenericSchema;
   /** What is allowed, for messages. */
   allowed: string;
+  /** The variable's text for a valid value. @default {String(value)} */
+  text?: (value: unknown) => string;
 }
 
 const VARIABLE_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -122,6 +126,49 @@ export const PROJECT_KEYS: Readonly<Record<string, _Key>> = {
     variable: "MINION_CONTAINER_IMAGE",
     schema: v.pipe(v.string(), v.minLength(1)),
     allowed: "a container image, e.g. container: docker.io/library/python:3",
+  },
+  container_runtime: {
+    variable: "MINION_CONTAINER_RUNTIME",
+    schema: v.picklist(CONTAINER_RUNTIMES),
+    allowed: `one of ${CONTAINER_RUNTIMES.join(", ")}`,
+  },
+  container_opts: {
+    variable: "MINION_CONTAINER_OPTS",
+    schema: v.union([v.string(), v.array(v.string())]),
+    allowed:
+      "options of the runtime's run command: a list of words, or one string split by shell rules, e.g. container_opts: [-v, /data:/data]",
+    // Each word of a list stays whole, as with repeated --container-opt.
+    text: (value) =>
+      Array.isArray(value) ? value.map((w) => quote(w)).join(" ") : `${value}`,
+  },
+  walltime: {
+    variable: "MINION_WALLTIME",
+    schema: v.union([
+      v.pipe(v.number(), v.gtValue(0)),
+      v.pipe(
+        v.string(),
+        v.check((text) =>
+          text.trim() === "none" || (parseDuration(text) ?? 0) > 0
+        ),
+      ),
+    ]),
+    allowed:
+      "seconds, or MM:SS, HH:MM:SS or D-HH:MM:SS, or none, e.g. walltime: '2:00:00'",
+  },
+  lease: {
+    variable: "MINION_LEASE",
+    schema: v.pipe(v.number(), v.gtValue(0)),
+    allowed: "a number of seconds above 0, e.g. lease: 120",
+  },
+  heartbeat: {
+    variable: "MINION_HEARTBEAT",
+    schema: v.pipe(v.number(), v.gtValue(0)),
+    allowed: "a number of seconds above 0, e.g. heartbeat: 30",
+  },
+  quiet: {
+    variable: "MINION_QUIET",
+    schema: v.boolean(),
+    allowed: "true or false",
   },
   env: {
     schema: v.record(
@@ -289,10 +336,12 @@ export function parseProject(text: string, path: string): Project {
   const values = result.output as Record<string, unknown>;
   const variables: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
-    const variable = PROJECT_KEYS[key]?.variable;
-    if (variable !== undefined && value !== undefined) {
-      variables[variable] = typeof value === "boolean"
+    const spec = PROJECT_KEYS[key];
+    if (spec?.variable !== undefined && value !== undefined) {
+      variables[spec.variable] = typeof value === "boolean"
         ? (value ? "1" : "0")
+        : spec.text
+        ? spec.text(value)
         : String(value);
     }
   }

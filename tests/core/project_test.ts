@@ -164,6 +164,29 @@ const MALFORMED: [string, string, RegExp][] = [
   ],
 ];
 
+MALFORMED.push(
+  [
+    "an unknown container runtime",
+    "container_runtime: lxc\n",
+    /line 1: container_runtime is 'lxc': expected one of podman, docker, apptainer, singularity/,
+  ],
+  [
+    "a walltime that is no duration",
+    "walltime: two hours\n",
+    /line 1: walltime is 'two hours': expected seconds, or MM:SS, HH:MM:SS or D-HH:MM:SS, or none/,
+  ],
+  [
+    "a zero lease",
+    "lease: 0\n",
+    /line 1: lease is 0: expected a number of seconds above 0/,
+  ],
+  [
+    "container options holding a number",
+    "container_opts: [-v, 3]\n",
+    /line 1: container_opts\.1 is 3: expected options of the runtime's run command/,
+  ],
+);
+
 for (const [what, yml, message] of MALFORMED) {
   Deno.test(`a .minionize.yml with ${what} is refused with its line and what is allowed`, async () => {
     const dir = await project(yml);
@@ -209,4 +232,43 @@ Deno.test("minionize init writes a commented file that runs once uncommented, an
     full.stdout.includes("python3 train.py --lr 0.1 --depth 3"),
     full.stdout,
   );
+});
+
+Deno.test("walltime, lease, heartbeat, quiet and the container runtime and options are read from .minionize.yml", async () => {
+  const { parseProject } = await import("../../core/project_schema.ts");
+  const project = parseProject(
+    `walltime: "1-02:00:00"
+lease: 90
+heartbeat: 15
+quiet: true
+container_runtime: docker
+container_opts: [-v, "/my data:/data", --network=none]
+`,
+    ".minionize.yml",
+  );
+  assertEquals(project.variables, {
+    MINION_WALLTIME: "1-02:00:00",
+    MINION_LEASE: "90",
+    MINION_HEARTBEAT: "15",
+    MINION_QUIET: "1",
+    MINION_CONTAINER_RUNTIME: "docker",
+    MINION_CONTAINER_OPTS: "-v '/my data:/data' --network=none",
+  });
+  assertEquals(
+    parseProject("container_opts: -v /a:/a\nwalltime: 3600\n", "p")
+      .variables,
+    { MINION_CONTAINER_OPTS: "-v /a:/a", MINION_WALLTIME: "3600" },
+  );
+});
+
+Deno.test("a walltime in .minionize.yml stops the minion taking params it has no time for", async () => {
+  const dir = await project(`${BASE}walltime: 1\n`);
+  const { code, stdout, stderr } = await runCli(
+    ["sh", "-c", "sleep 0.6; echo $0"],
+    { cwd: dir },
+  );
+  assertEquals(code, 0, stderr);
+  // 0.6 s per run within 1 s: the second would not finish in time.
+  assert(stdout.trim().split("\n").length < 10, stdout);
+  assertMatch(stderr, /taking no more params/);
 });
