@@ -19,9 +19,11 @@
  *
  * Settings: `GOOGLE_PROJECT_ID`, `GOOGLE_SUBSCRIPTION` (to consume),
  * `GOOGLE_TOPIC_ID` (to publish), `GOOGLE_APPLICATION_CREDENTIALS` (a
- * service account key file; not needed with an emulator),
- * `GOOGLE_DECODER` (`identity`, the default, or `json`) and
- * `PUBSUB_EMULATOR_HOST`.
+ * service account key file; when unset, credentials are found as Google's
+ * own client finds them: `gcloud auth application-default login`'s file,
+ * then the metadata server of a VM, a GKE pod with workload identity or
+ * Cloud Run; not needed with an emulator), `GOOGLE_DECODER` (`identity`,
+ * the default, or `json`) and `PUBSUB_EMULATOR_HOST`.
  *
  * @module
  */
@@ -85,11 +87,11 @@ async function readSettings(env: Env): Promise<GoogleSettings> {
   if (emulator !== undefined) {
     return { projectId, decoder, emulator, credentials: undefined };
   }
-  const credentials = readRequired(
-    env,
-    "GOOGLE_APPLICATION_CREDENTIALS",
-    "set it to the JSON key file of a service account allowed to use the subscription (or set PUBSUB_EMULATOR_HOST to use an emulator)",
-  );
+  const credentials = env.GOOGLE_APPLICATION_CREDENTIALS?.trim() || undefined;
+  // Unset, Google's client looks for credentials itself (see findCredentials).
+  if (credentials === undefined) {
+    return { projectId, decoder, emulator, credentials };
+  }
   try {
     if (!(await Deno.stat(credentials)).isFile) {
       throw new Error("it is not a regular file");
@@ -110,7 +112,9 @@ function client(settings: GoogleSettings): PubSub {
   return new PubSub({
     projectId: settings.projectId,
     ...(settings.emulator === undefined
-      ? { keyFilename: settings.credentials! }
+      ? settings.credentials === undefined
+        ? {}
+        : { keyFilename: settings.credentials }
       : {
         apiEndpoint: settings.emulator,
         emulatorMode: true,
@@ -119,6 +123,47 @@ function client(settings: GoogleSettings): PubSub {
         universeDomain: "googleapis.com",
       }),
   });
+}
+
+/** What Google's client says when it found no credentials at all. */
+const NO_CREDENTIALS = /Could not load the default credentials/;
+
+/**
+ * Finds credentials the way Google's own client does when
+ * `GOOGLE_APPLICATION_CREDENTIALS` is unset (Application Default
+ * Credentials): the file `gcloud auth application-default login` writes
+ * (under `CLOUDSDK_CONFIG`, else `~/.config/gcloud`), then the metadata
+ * server of a Compute Engine VM, a GKE pod with workload identity or Cloud
+ * Run (`GCE_METADATA_HOST` moves it; `METADATA_SERVER_DETECTION=none` skips
+ * it). Nothing to do with a key file or an emulator.
+ *
+ * Needs `--allow-env`, `--allow-read` and, for the metadata server,
+ * `--allow-net`.
+ *
+ * @param pubsub the client that will use them
+ * @param settings whether a key file or an emulator is set
+ * @throws {ConfigError} in one line when none are found or they cannot be read
+ */
+export async function findCredentials(
+  pubsub: PubSub,
+  settings: { emulator: string | undefined; credentials: string | undefined },
+): Promise<void> {
+  if (settings.emulator !== undefined || settings.credentials !== undefined) {
+    return;
+  }
+  try {
+    await pubsub.auth.getClient();
+  } catch (error) {
+    throw new ConfigError(
+      "GOOGLE_APPLICATION_CREDENTIALS",
+      NO_CREDENTIALS.test(firstLine(error))
+        ? "Cannot find Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, there is no gcloud application-default login and no metadata server answered; set GOOGLE_APPLICATION_CREDENTIALS to a service account's JSON key file, run 'gcloud auth application-default login', run on Google Cloud (a VM, or a GKE pod with workload identity), or set PUBSUB_EMULATOR_HOST for an emulator"
+        : `Cannot load Google credentials: ${
+          firstLine(error)
+        }; fix the gcloud application-default file, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's JSON key file`,
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -154,9 +199,11 @@ function explain(
     case CODE.UNAUTHENTICATED:
       return new ConfigError(
         "GOOGLE_APPLICATION_CREDENTIALS",
-        `Cannot log in to ${where(settings)}: ${
-          firstLine(error)
-        }; check the key file in GOOGLE_APPLICATION_CREDENTIALS`,
+        `Cannot log in to ${where(settings)}: ${firstLine(error)}; check ${
+          settings.credentials === undefined
+            ? "the credentials found for this host (or set GOOGLE_APPLICATION_CREDENTIALS to a key file)"
+            : "the key file in GOOGLE_APPLICATION_CREDENTIALS"
+        }`,
         { cause: error },
       );
     case CODE.UNAVAILABLE:
@@ -189,6 +236,12 @@ async function open(options: EngineOptions): Promise<Engine> {
     ),
   );
   const pubsub = client(settings);
+  try {
+    await findCredentials(pubsub, settings);
+  } catch (error) {
+    await pubsub.close();
+    throw error;
+  }
   const subscriber = new v1.SubscriberClient(
     await pubsub.getClientConfig() as ConstructorParameters<
       typeof v1.SubscriberClient
@@ -244,6 +297,7 @@ async function publish(
   const subscriptionId = options.env.GOOGLE_SUBSCRIPTION?.trim() || undefined;
   const pubsub = client(settings);
   try {
+    await findCredentials(pubsub, settings);
     const topic = pubsub.topic(topicName, {
       batching: { maxMessages: 500, maxMilliseconds: 20 },
     });

@@ -1,4 +1,6 @@
-import { googleEngine } from "../../engines/google.ts";
+import { PubSub } from "@google-cloud/pubsub";
+import { findCredentials, googleEngine } from "../../engines/google.ts";
+import { runCli } from "../_cli.ts";
 import type { Engine, Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
@@ -40,16 +42,145 @@ function openWith(env: Env, dryRun = false): Promise<Engine> {
   return googleEngine.open({ env, concurrency: 1, dryRun });
 }
 
+/** Runs `body` with process variables set (Google's client reads them there). */
+async function withVariables(
+  variables: Record<string, string | undefined>,
+  body: () => Promise<void>,
+): Promise<void> {
+  const before = Object.fromEntries(
+    Object.keys(variables).map((name) => [name, Deno.env.get(name)]),
+  );
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+  };
+  apply(variables);
+  try {
+    await body();
+  } finally {
+    apply(before);
+  }
+}
+
+Deno.test("without GOOGLE_APPLICATION_CREDENTIALS or credentials anywhere, the minion says so in one line", async () => {
+  const home = await Deno.makeTempDir();
+  const result = await runCli(["--engine", "google", "echo"], {
+    cwd: home,
+    env: {
+      GOOGLE_PROJECT_ID: "p",
+      GOOGLE_SUBSCRIPTION: "s",
+      HOME: home,
+      CLOUDSDK_CONFIG: `${home}/gcloud`,
+      // Never look for a metadata server from a test machine.
+      METADATA_SERVER_DETECTION: "none",
+    },
+  });
+  assertEquals(result.code, 2);
+  assertEquals(
+    result.stderr,
+    "minionize: error: Cannot find Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, there is no gcloud application-default login and no metadata server answered; set GOOGLE_APPLICATION_CREDENTIALS to a service account's JSON key file, run 'gcloud auth application-default login', run on Google Cloud (a VM, or a GKE pod with workload identity), or set PUBSUB_EMULATOR_HOST for an emulator\n",
+  );
+});
+
+Deno.test("credentials are found in gcloud's application-default file, as Google's client finds them", async () => {
+  const config = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${config}/application_default_credentials.json`,
+    JSON.stringify({
+      type: "authorized_user",
+      client_id: "id.apps.googleusercontent.com",
+      client_secret: "secret",
+      refresh_token: "token",
+    }),
+  );
+  await withVariables({
+    CLOUDSDK_CONFIG: config,
+    GOOGLE_APPLICATION_CREDENTIALS: undefined,
+    METADATA_SERVER_DETECTION: "none",
+  }, async () => {
+    const pubsub = new PubSub({ projectId: "p" });
+    try {
+      await findCredentials(pubsub, {
+        emulator: undefined,
+        credentials: undefined,
+      });
+      const found = await pubsub.auth.getClient();
+      assertEquals(found.constructor.name, "UserRefreshClient");
+    } finally {
+      await pubsub.close();
+    }
+  });
+});
+
+Deno.test("credentials are found on a metadata server (a VM, a GKE pod with workload identity)", async () => {
+  const config = await Deno.makeTempDir();
+  let asked = 0;
+  // Google's metadata server, as a Compute Engine VM or a GKE node serves
+  // it; loopback only, moved there with GCE_METADATA_HOST.
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      asked++;
+      const google = request.headers.get("Metadata-Flavor") === "Google";
+      return new Response(google ? "{}" : "forbidden", {
+        status: google ? 200 : 403,
+        headers: { "Metadata-Flavor": "Google" },
+      });
+    },
+  );
+  try {
+    await withVariables({
+      CLOUDSDK_CONFIG: config,
+      GOOGLE_APPLICATION_CREDENTIALS: undefined,
+      METADATA_SERVER_DETECTION: "ping-only",
+      GCE_METADATA_HOST: `127.0.0.1:${server.addr.port}`,
+    }, async () => {
+      const pubsub = new PubSub({ projectId: "p" });
+      try {
+        await findCredentials(pubsub, {
+          emulator: undefined,
+          credentials: undefined,
+        });
+        const found = await pubsub.auth.getClient();
+        assertEquals(found.constructor.name, "Compute");
+      } finally {
+        await pubsub.close();
+      }
+    });
+    assert(asked > 0, "the metadata server was asked");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test({
+  name: "an emulator needs no credentials, even where none can be found",
+  ignore: !ok,
+  fn: withQueue({}, async (queue) => {
+    const home = await Deno.makeTempDir();
+    const result = await runCli(["--engine", "google", "--dry-run", "echo"], {
+      cwd: home,
+      env: {
+        ...queue.env,
+        GOOGLE_APPLICATION_CREDENTIALS: "",
+        HOME: home,
+        CLOUDSDK_CONFIG: `${home}/gcloud`,
+        METADATA_SERVER_DETECTION: "none",
+        MINION_IDLE_EXIT: "0.5",
+      },
+    });
+    assertEquals([result.code, result.stderr], [0, ""]);
+  }),
+});
+
 Deno.test("google engine names each missing variable", async () => {
   const cases: [Env, string][] = [
     [{ PUBSUB_EMULATOR_HOST: "127.0.0.1:1" }, "GOOGLE_PROJECT_ID"],
     [
       { PUBSUB_EMULATOR_HOST: "127.0.0.1:1", GOOGLE_PROJECT_ID: "p" },
       "GOOGLE_SUBSCRIPTION",
-    ],
-    [
-      { GOOGLE_PROJECT_ID: "p", GOOGLE_SUBSCRIPTION: "s" },
-      "GOOGLE_APPLICATION_CREDENTIALS",
     ],
     [
       {
