@@ -28,7 +28,8 @@ export type TaskFunction = (
  *   if (typeof param !== "number") throw new TypeError("expected a number");
  * });
  * await callback.process(4, {
- *   minionId: "doc", attempt: 1, seq: 1, signal: new AbortController().signal,
+ *   minionId: "doc", attempt: 1, seq: 1, slot: 1,
+ *   signal: new AbortController().signal,
  * });
  * ```
  */

@@ -77,7 +77,9 @@ export function formatStatus(report: StatusReport): string {
       String(m.failed),
       String(m.retried),
       String(m.requeued),
-      m.inFlight.map((f) => f.param).join(" ").slice(0, 30) || "-",
+      m.inFlight.map((f) =>
+        f.slot === undefined ? f.param : `[${f.slot}] ${f.param}`
+      ).join(" ").slice(0, 30) || "-",
       m.rate.toFixed(2),
       m.lastSeen.replace("T", " ").replace(/\.\d+Z$/, "Z"),
     ]);

@@ -140,6 +140,7 @@ export function renderTop(
     m.host,
     String(m.pid || "-"),
     m.state,
+    m.slot === undefined ? "-" : String(m.slot),
     m.param === undefined
       ? "-"
       : clip(m.param, 24) + (m.inFlight > 1 ? ` +${m.inFlight - 1}` : ""),
@@ -165,6 +166,7 @@ export function renderTop(
     "HOST",
     "PID",
     "STATE",
+    "SLOT",
     "PARAM",
     "AGE",
     "DONE",
@@ -172,7 +174,7 @@ export function renderTop(
     "RATE/s",
     "LAST SEEN",
   ];
-  const left = new Set([0, 1, 3, 4]);
+  const left = new Set([0, 1, 3, 5]);
   const widths = header.map((h, c) =>
     Math.max(h.length, ...order.map((row) => row[c]!.length))
   );

@@ -155,6 +155,12 @@ export interface TaskContext {
   /** Sequence number of the param in this minion, from 1. */
   readonly seq: number;
   /**
+   * The slot the task runs in, 1 to the minion's concurrency: no two tasks
+   * running at once share one, and a slot is reused once its task ends
+   * (GNU parallel's job slot; given to programs as `MINION_SLOT`).
+   */
+  readonly slot: number;
+  /**
    * Aborted when the task must stop: its reason is a `TaskStop` saying
    * whether the timeout passed or the minion is shutting down.
    */
@@ -172,8 +178,8 @@ export interface Callback {
   process(param: JsonValue, context: TaskContext): Promise<void> | void;
   /** Cleans up after `process`, whatever its result; reported as `teardown`. */
   teardown?(param: JsonValue, context: TaskContext): Promise<void> | void;
-  /** One line saying what would run for `param`, for dry runs. */
-  describe?(param: JsonValue): string;
+  /** One line saying what would run for `param` (in `slot`), for dry runs. */
+  describe?(param: JsonValue, slot?: number): string;
 }
 
 /** How a param's run ended. */
@@ -224,6 +230,8 @@ export interface MinionEventMap {
     seq: number;
     param: JsonValue;
     attempt: number;
+    /** The slot it runs in (absent in reports of older minions). */
+    slot: number;
   };
   /** A run of a param ended, with its outcome. */
   "param.finished": EventBase & {
@@ -231,6 +239,8 @@ export interface MinionEventMap {
     param: JsonValue;
     attempt: number;
     outcome: Outcome;
+    /** The slot it ran in (absent in reports of older minions). */
+    slot: number;
     timings: PhaseTimings;
     error?: string;
     exitCode?: number;

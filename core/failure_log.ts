@@ -35,7 +35,7 @@ function clip(text: string, width: number): string {
  *
  * const line = failureLine({
  *   time: "2026-01-01T00:00:00.000Z", minion: "m", host: "h", pid: 1,
- *   seq: 1, param: "3", attempt: 1, outcome: "failed",
+ *   seq: 1, param: "3", attempt: 1, outcome: "failed", slot: 1,
  *   timings: { next: 0, setup: 0, process: 5, teardown: 0 },
  *   error: "'a.out' exited with code 3", exitCode: 3, output: "out/3-0a1b",
  * });

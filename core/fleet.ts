@@ -22,6 +22,8 @@ export interface FleetMinion {
   state: string;
   /** What it runs now (the oldest param in flight), and how many more. */
   param: string | undefined;
+  /** The slot that param runs in, when known. */
+  slot: number | undefined;
   /** Params in flight. */
   inFlight: number;
   /** When its oldest param in flight started (ms since the epoch). */
@@ -79,6 +81,7 @@ function fromStatus(
     pid: m.pid,
     state: lost ? "lost" : m.state,
     param: oldest?.param,
+    slot: oldest?.slot,
     inFlight: m.inFlight.length,
     since: oldest?.at,
     done: m.done,
@@ -185,6 +188,7 @@ export class FleetReader {
         pid: 0,
         state: "unreachable",
         param: undefined,
+        slot: undefined,
         inFlight: 0,
         since: undefined,
         done: 0,

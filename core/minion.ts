@@ -300,6 +300,7 @@ export async function runMinion(
     param: JsonValue,
     attempt: number,
     mySeq: number,
+    slot: number,
     delivery: Delivery,
   ): Promise<RunResult> => {
     const task = new AbortController();
@@ -328,7 +329,13 @@ export async function runMinion(
         );
       }, engine.renewEveryMs)
       : undefined;
-    const context = { minionId, attempt, seq: mySeq, signal: task.signal };
+    const context = {
+      minionId,
+      attempt,
+      seq: mySeq,
+      slot,
+      signal: task.signal,
+    };
     const timings: PhaseTimings = {
       next: 0,
       setup: 0,
@@ -397,6 +404,7 @@ export async function runMinion(
 
   const finished = (
     mySeq: number,
+    slot: number,
     param: JsonValue,
     attempt: number,
     outcome: Outcome,
@@ -415,6 +423,7 @@ export async function runMinion(
       param,
       attempt,
       outcome,
+      slot,
       timings,
       ...(error === undefined ? {} : { error: message(error) }),
       ...(failure?.exitCode === undefined
@@ -435,11 +444,12 @@ export async function runMinion(
     return emit("param.finished", fields);
   };
 
-  const handle = async (delivery: Delivery, nextMs: number) => {
+  // A worker is one of the `concurrency` places a task runs in: its slot.
+  const handle = async (delivery: Delivery, nextMs: number, slot: number) => {
     const mySeq = ++seq;
     const { param } = delivery;
     if (options.dryRun) {
-      print(callback.describe?.(param) ?? paramText(param));
+      print(callback.describe?.(param, slot) ?? paramText(param));
       await settle("give back", param, () => delivery.release());
       return;
     }
@@ -447,28 +457,37 @@ export async function runMinion(
     const empty = { next: nextMs, setup: 0, process: 0, teardown: 0 };
     if (delivery.malformed !== undefined) {
       const reason = delivery.malformed;
-      await emit("param.started", { seq: mySeq, param, attempt });
+      await emit("param.started", { seq: mySeq, param, attempt, slot });
       await settle("record the failure of", param, () => delivery.fail(reason));
-      await finished(mySeq, param, attempt, "failed", empty, new Error(reason));
+      await finished(
+        mySeq,
+        slot,
+        param,
+        attempt,
+        "failed",
+        empty,
+        new Error(reason),
+      );
       return;
     }
     let next = nextMs;
     while (true) {
       if (shutdown.signal.aborted) {
         await settle("give back", param, () => delivery.release());
-        await finished(mySeq, param, attempt, "requeued", empty);
+        await finished(mySeq, slot, param, attempt, "requeued", empty);
         return;
       }
-      await emit("param.started", { seq: mySeq, param, attempt });
+      await emit("param.started", { seq: mySeq, param, attempt, slot });
       const { elapsed, error, stop, timings } = await runOnce(
         param,
         attempt,
         mySeq,
+        slot,
         delivery,
       );
       if (!stop && await killedByShutdown(error)) {
         await settle("give back", param, () => delivery.release());
-        await finished(mySeq, param, attempt, "requeued", timings);
+        await finished(mySeq, slot, param, attempt, "requeued", timings);
         return;
       }
       timings.next = next;
@@ -479,14 +498,14 @@ export async function runMinion(
       const stopping = stop?.reason === "shutdown";
       if (stopping && error !== undefined) {
         await settle("give back", param, () => delivery.release());
-        await finished(mySeq, param, attempt, "requeued", timings);
+        await finished(mySeq, slot, param, attempt, "requeued", timings);
         return;
       }
       walltime?.record(elapsed);
       const failed = stopping ? undefined : stop ?? error;
       if (failed === undefined) {
         await settle("acknowledge", param, () => delivery.ack());
-        await finished(mySeq, param, attempt, "done", timings);
+        await finished(mySeq, slot, param, attempt, "done", timings);
         return;
       }
       if (attempt <= retries) {
@@ -494,6 +513,7 @@ export async function runMinion(
           await settle("give back", param, () => delivery.nack());
           await finished(
             mySeq,
+            slot,
             param,
             attempt,
             "retried",
@@ -505,6 +525,7 @@ export async function runMinion(
         }
         await finished(
           mySeq,
+          slot,
           param,
           attempt,
           "retried",
@@ -522,6 +543,7 @@ export async function runMinion(
       );
       await finished(
         mySeq,
+        slot,
         param,
         attempt,
         "failed",
@@ -533,7 +555,7 @@ export async function runMinion(
     }
   };
 
-  const worker = async () => {
+  const worker = async (_: unknown, index: number) => {
     while (!taking.signal.aborted) {
       const started = performance.now();
       let delivery: Delivery | undefined;
@@ -548,6 +570,7 @@ export async function runMinion(
       await handle(
         delivery,
         Math.round((performance.now() - started) * 1000) / 1000,
+        index + 1,
       );
     }
   };

@@ -29,8 +29,11 @@ export interface MinionStatus {
   retried: number;
   /** Params given back unfinished at shutdown. */
   requeued: number;
-  /** Params started and not finished, with when they started. */
-  inFlight: { param: string; since: string }[];
+  /**
+   * Params started and not finished, with when they started and the slot
+   * they run in (absent in reports of older minions).
+   */
+  inFlight: { param: string; since: string; slot?: number }[];
   /** Its first event's time (ISO 8601). */
   firstSeen: string;
   /** Its last event's time (ISO 8601). */
@@ -91,7 +94,10 @@ function phaseStats(values: number[]): PhaseStats {
 /** One minion's status, built up one event at a time. */
 class _Minion {
   #status: MinionStatus | undefined;
-  #inFlight = new Map<number, { param: string; since: string }>();
+  #inFlight = new Map<
+    number,
+    { param: string; since: string; slot?: number }
+  >();
 
   /** Takes one line of its report file; a torn line is skipped. */
   add(
@@ -125,6 +131,7 @@ class _Minion {
       this.#inFlight.set(event.seq, {
         param: paramText(event.param),
         since: event.time,
+        ...(event.slot === undefined ? {} : { slot: event.slot }),
       });
     } else if (event.type === "param.finished") {
       this.#inFlight.delete(event.seq);

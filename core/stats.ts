@@ -55,6 +55,8 @@ export interface InFlight {
   param: string;
   /** The attempt being run. */
   attempt: number;
+  /** The slot it runs in, 1 to the concurrency. */
+  slot: number;
   /** When this run began (ISO 8601). */
   since: string;
   /** How long it has run, in ms. */
@@ -110,7 +112,7 @@ const OUTCOMES = ["done", "failed", "retried", "requeued"] as const;
  * const stats = new MinionStats({ minion: "m", host: "h", pid: 1 });
  * const base = { time: new Date().toISOString(), minion: "m", host: "h", pid: 1 };
  * stats.report({
- *   type: "param.finished", ...base, seq: 1, param: "a", attempt: 1,
+ *   type: "param.finished", ...base, seq: 1, param: "a", attempt: 1, slot: 1,
  *   outcome: "done", timings: { next: 1, setup: 0, process: 20, teardown: 0 },
  * });
  * if (stats.snapshot().done !== 1) throw new Error("expected 1 done");
@@ -125,7 +127,10 @@ export class MinionStats implements Reporter {
   #firstSeen: number;
   #lastSeen: number;
   #counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
-  #running = new Map<number, { param: string; attempt: number; at: number }>();
+  #running = new Map<
+    number,
+    { param: string; attempt: number; slot: number; at: number }
+  >();
   #phases: Record<keyof PhaseTimings, _Histogram>;
 
   /**
@@ -166,6 +171,7 @@ export class MinionStats implements Reporter {
         this.#running.set(event.seq, {
           param: paramText(event.param),
           attempt: event.attempt,
+          slot: event.slot,
           at: this.#lastSeen,
         });
         break;
@@ -230,6 +236,7 @@ export class MinionStats implements Reporter {
         seq,
         param: run.param,
         attempt: run.attempt,
+        slot: run.slot,
         since: iso(run.at),
         ageMs: Math.max(0, now - run.at),
       })),

@@ -14,9 +14,10 @@ import { quote, split } from "shlex";
 import type { JsonValue } from "./contracts.ts";
 import { paramText } from "./param.ts";
 
-// `{}`, `{name}` and `{0}`; anything else in braces is left alone, so that
-// arguments such as `{a,b}` or JSON text pass through untouched.
-const PLACEHOLDER = /\{\}|\{([A-Za-z_][A-Za-z0-9_.-]*|[0-9]+)\}/g;
+// `{}`, `{name}`, `{0}` and `{%}` (the slot, as in GNU parallel); anything
+// else in braces is left alone, so that arguments such as `{a,b}` or JSON
+// text pass through untouched.
+const PLACEHOLDER = /\{\}|\{([A-Za-z_][A-Za-z0-9_.-]*|[0-9]+|%)\}/g;
 
 /** Whether any argument of `template` holds a placeholder. */
 export function hasPlaceholder(template: readonly string[]): boolean {
@@ -51,8 +52,13 @@ export function paramWords(param: JsonValue): string[] {
  *
  * @throws {TypeError} when the param has no such field or item
  */
-function lookup(param: JsonValue, key: string | undefined): string {
+function lookup(
+  param: JsonValue,
+  key: string | undefined,
+  slot: number,
+): string {
   if (key === undefined) return paramText(param);
+  if (key === "%") return String(slot);
   if (/^[0-9]+$/.test(key)) {
     if (Array.isArray(param) && Number(key) < param.length) {
       return paramText(param[Number(key)]!);
@@ -79,14 +85,15 @@ function lookup(param: JsonValue, key: string | undefined): string {
 /**
  * The argv to run for `param`.
  *
- * With placeholders (`{}`, `{name}`, `{0}`), each is replaced in place and
- * nothing is appended; without, the param's words are appended. With
- * `shell`, the template is one `sh -c` script and every substituted value is
- * quoted for the shell.
+ * With placeholders (`{}`, `{name}`, `{0}`, and `{%}` for the slot), each is
+ * replaced in place and nothing is appended, as GNU parallel does; without,
+ * the param's words are appended. With `shell`, the template is one `sh -c`
+ * script and every substituted value is quoted for the shell.
  *
  * @param template the user's command and arguments
  * @param param the param to run
  * @param shell whether the command runs through `sh -c`
+ * @param slot the task's slot, 1 to the minion's concurrency, for `{%}`
  * @returns the argv, program first
  * @throws {TypeError} when a placeholder names a missing field or item
  */
@@ -94,9 +101,13 @@ export function buildArgv(
   template: readonly string[],
   param: JsonValue,
   shell = false,
+  slot = 1,
 ): string[] {
   const fill = (arg: string, wrap: (value: string) => string) =>
-    arg.replace(PLACEHOLDER, (_m, key?: string) => wrap(lookup(param, key)));
+    arg.replace(
+      PLACEHOLDER,
+      (_m, key?: string) => wrap(lookup(param, key, slot)),
+    );
   if (shell) {
     const script = hasPlaceholder(template)
       ? template.map((arg) => fill(arg, quote)).join(" ")

@@ -47,6 +47,7 @@ Deno.test("a function that ignores its signal is abandoned when it aborts", asyn
     minionId: "m",
     attempt: 1,
     seq: 1,
+    slot: 1,
     signal: controller.signal,
   });
   controller.abort(new TaskStop("timeout", "timed out after 1s"));

@@ -1,5 +1,5 @@
 import { assertEquals } from "../_assert.ts";
-import { readStatus } from "../../commands/status.ts";
+import { formatStatus, readStatus } from "../../commands/status.ts";
 import { tempDir } from "../_cli.ts";
 
 Deno.test("status skips a line cut short by a killed minion and counts the rest", async () => {
@@ -35,4 +35,41 @@ Deno.test("status skips a line cut short by a killed minion and counts the rest"
   assertEquals(report.minions[0]!.inFlight.map((f) => f.param), ["b"]);
   assertEquals([report.totals.done, report.totals.inFlight], [1, 1]);
   assertEquals(report.phases.process, { count: 1, mean: 10, p50: 10, p95: 10 });
+});
+
+Deno.test("status shows the slot each param in flight runs in", async () => {
+  const dir = await tempDir();
+  const event = (fields: Record<string, unknown>) =>
+    JSON.stringify({
+      time: "2026-01-01T00:00:00.000Z",
+      minion: "m",
+      host: "h",
+      pid: 9,
+      ...fields,
+    });
+  await Deno.writeTextFile(
+    `${dir}/m.jsonl`,
+    [
+      event({ type: "minion.started", engine: "file", concurrency: 2 }),
+      event({ type: "param.started", seq: 1, param: "a", attempt: 1, slot: 1 }),
+      event({ type: "param.started", seq: 2, param: "b", attempt: 1, slot: 2 }),
+      event({
+        type: "param.finished",
+        seq: 1,
+        param: "a",
+        attempt: 1,
+        outcome: "done",
+        slot: 1,
+        timings: { next: 1, setup: 0, process: 10, teardown: 0 },
+      }),
+      event({ type: "param.started", seq: 3, param: "c", attempt: 1, slot: 1 }),
+    ].join("\n") + "\n",
+  );
+  const report = await readStatus(dir);
+  assertEquals(
+    report.minions[0]!.inFlight.map((f) => [f.slot, f.param]),
+    [[2, "b"], [1, "c"]],
+  );
+  const row = formatStatus(report).split("\n")[1]!;
+  assertEquals(row.includes("[2] b [1] c"), true, row);
 });

@@ -146,9 +146,9 @@ Deno.test({
           rows(s).filter((r) => r[3] === "running").length === 3 &&
           // alpha has done some, beta has failed some: the sorts can tell.
           rows(s).some((r) =>
-            r[2] === String(alpha!.pid) && Number(r[6]) > 0
+            r[2] === String(alpha!.pid) && Number(r[7]) > 0
           ) &&
-          rows(s).some((r) => r[2] === String(beta!.pid) && Number(r[7]) > 0),
+          rows(s).some((r) => r[2] === String(beta!.pid) && Number(r[8]) > 0),
       );
       assertMatch(
         screen,
@@ -160,13 +160,13 @@ Deno.test({
       );
       assertMatch(
         screen,
-        /^MINION +HOST +PID +STATE +PARAM +AGE +DONE +FAILED +RATE\/s +LAST SEEN$/m,
+        /^MINION +HOST +PID +STATE +SLOT +PARAM +AGE +DONE +FAILED +RATE\/s +LAST SEEN$/m,
       );
       assertMatch(screen, /q quit {2}s sort: minion {2}\/ filter/);
       const byPid = (pid: number) =>
         rows(screen).find((r) => r[2] === String(pid))!;
-      assertEquals(byPid(zeta!.pid)[4], "zeta7-1");
-      assertMatch(byPid(zeta!.pid)[5]!, /^\d+:\d\d$/);
+      assertEquals(byPid(zeta!.pid).slice(4, 6), ["1", "zeta7-1"]);
+      assertMatch(byPid(zeta!.pid)[6]!, /^\d+:\d\d$/);
 
       await tmux.run("send-keys", "-t", "top", "s");
       screen = await tmux.until(
@@ -254,7 +254,7 @@ Deno.test("top --once prints totals and an ETA from stats endpoints and the queu
     assertEquals(table.length, 2);
     const live = table.find((r) => r[2] === String(child.pid))!;
     assertEquals(live[3], "running");
-    assertEquals(live[4], "p-10");
+    assertEquals(live.slice(4, 6), ["1", "p-10"]);
     const unreachable = table.find((r) => r[3] === "unreachable")!;
     assertEquals(unreachable[0], `http://127.0.0.1:${dead}/stats`);
     assert(!stdout.includes("q quit"), "no key help in a snapshot");
@@ -285,6 +285,7 @@ Deno.test("top without a terminal prints one snapshot of the reports directory",
     "h1",
     "7",
     "lost",
+    "-",
     "x",
     "10:00",
     "0",

@@ -17,6 +17,7 @@ function event(
     param: "3",
     attempt: 1,
     outcome: "failed",
+    slot: 1,
     timings: { next: 0, setup: 0, process: 1, teardown: 0 },
     ...fields,
   };

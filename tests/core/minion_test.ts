@@ -139,6 +139,54 @@ Deno.test("-j runs params concurrently, never more than asked", async () => {
   assertEquals(engine.settled.length, 12);
 });
 
+Deno.test("each task runs in a slot of 1..j that no running task shares, reused as tasks end", async () => {
+  const engine = fakeEngine(Array.from({ length: 20 }, (_, i) => i));
+  const { events, reporter } = recorder();
+  const busy = new Set<number>();
+  const seen: number[] = [];
+  await runMinion({
+    engine,
+    reporter,
+    concurrency: 3,
+    callback: {
+      process: async (_param, { slot }) => {
+        assert(!busy.has(slot), `slot ${slot} given to two running tasks`);
+        busy.add(slot);
+        seen.push(slot);
+        // Uneven lengths, so that tasks end in another order than they began.
+        await new Promise((resolve) => setTimeout(resolve, 2 + (slot * 7) % 5));
+        busy.delete(slot);
+      },
+    },
+    ...quiet,
+  });
+  assertEquals(seen.length, 20);
+  assertEquals([...new Set(seen)].sort(), [1, 2, 3]);
+  const started = events.filter((e) => e.type === "param.started");
+  const finished = events.filter((e) => e.type === "param.finished");
+  assertEquals(started.map((e) => e.slot), seen);
+  for (const e of finished) {
+    const start = started.find((s) => s.seq === e.seq)!;
+    assertEquals(e.slot, start.slot, `param ${e.param} kept its slot`);
+  }
+});
+
+Deno.test("a dry run describes each param with the slot it would run in", async () => {
+  const lines: string[] = [];
+  await runMinion({
+    engine: fakeEngine(["a"]),
+    dryRun: true,
+    concurrency: 2,
+    callback: {
+      process: () => {},
+      describe: (p, slot) => `${p} in slot ${slot}`,
+    },
+    print: (line) => lines.push(line),
+    warn: () => {},
+  });
+  assertEquals(lines, ["a in slot 1"]);
+});
+
 Deno.test("an abort gives running params back without counting, and says the signal's exit code", async () => {
   const engine = fakeEngine([1, 2, 3, 4]);
   const controller = new AbortController();

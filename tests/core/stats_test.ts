@@ -230,6 +230,7 @@ Deno.test("metrics escape label values and count a slow run in the right bucket"
     param: "a",
     attempt: 1,
     outcome: "done",
+    slot: 1,
     timings: { next: 0, setup: 0, process: 4000, teardown: 0 },
   });
   const { samples } = parseExposition(stats.prometheus());

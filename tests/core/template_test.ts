@@ -102,3 +102,21 @@ Deno.test("formatArgv quotes only what needs it", () => {
     "echo hello 'x y' '$HOME'",
   );
 });
+
+Deno.test("{%} is the slot, and like GNU parallel's it stops the param being appended", () => {
+  assertEquals(buildArgv(["run", "--gpu={%}"], "x y", false, 3), [
+    "run",
+    "--gpu=3",
+  ]);
+  assertEquals(buildArgv(["run", "{%}", "{}"], "x y", false, 2), [
+    "run",
+    "2",
+    "x y",
+  ]);
+  assertEquals(buildArgv(["echo {%} {}"], "a b", true, 4), [
+    "sh",
+    "-c",
+    "echo 4 'a b'",
+  ]);
+  assertEquals(buildArgv(["log-{%}.txt"], 0), ["log-1.txt"]);
+});

@@ -17,6 +17,7 @@ Deno.test("json reporter appends one line per event to the minion's own file", a
       seq: round,
       param: "p",
       attempt: 1,
+      slot: 1,
     });
     await reporter.close();
   }
