@@ -66,6 +66,13 @@ export {
 export type { StatsAddress } from "./core/stats_server.ts";
 export type { MinionStatus } from "./core/reports.ts";
 export { buildArgv, formatArgv, paramWords } from "./core/template.ts";
+export type { GpuVendor } from "./core/gpus.ts";
+export {
+  type PlanOptions,
+  planSlots,
+  type SlotPlan,
+  type SlotResources,
+} from "./core/slots.ts";
 export {
   canonicalJson,
   decode,

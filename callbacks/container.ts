@@ -5,9 +5,18 @@
  *
  * The container contract matches the process callback's: the in-container
  * argv is built by `core/template.ts` (param appended, or put in place of
- * `{}` / `{name}` / `{0}`, never through a shell unless asked for);
- * `MINION_PARAM` (JSON), `MINION_ID` and `MINION_ATTEMPT` are in the
- * container's environment; its exit code is the outcome.
+ * `{}` / `{name}` / `{0}` / `{%}`, never through a shell unless asked for);
+ * `MINION_PARAM` (JSON), `MINION_ID`, `MINION_ATTEMPT` and `MINION_SLOT` are
+ * in the container's environment; its exit code is the outcome.
+ *
+ * When resources are split among slots (`core/slots.ts`), a container gets
+ * its slot's GPUs (podman: CDI `--device nvidia.com/gpu=ID`, or `amd.com/gpu`;
+ * docker: `--gpus "device=ID,..."`, or the AMD CDI names; apptainer and
+ * singularity: `--nv` or `--rocm`), its CPUs (`--cpuset-cpus`; apptainer
+ * runs under `taskset`) and the same variables as a program. Podman and
+ * docker show a container only its own GPUs, numbered from 0, so the GPU
+ * variables inside count from 0; apptainer shows every GPU, so they keep
+ * the node's numbering.
  *
  * No container outlives its run: podman and docker containers are named
  * from the minion, the param's sequence number and a hash of the param,
@@ -37,6 +46,7 @@ import { ConfigError, TaskFailure } from "../core/errors.ts";
 import { findExecutable } from "../core/path.ts";
 import { appendJoblog, outputDir } from "../core/results.ts";
 import { canonicalJson } from "../core/param.ts";
+import type { SlotPlan, SlotResources } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
 
 /** The container runtimes a {@linkcode ContainerCallback} can drive. */
@@ -78,6 +88,11 @@ export interface ContainerCallbackOptions {
    * @default {undefined}
    */
   resultsDir?: string;
+  /**
+   * Each slot's own GPUs and CPUs, from `planSlots` (`core/slots.ts`).
+   * @default {undefined}
+   */
+  slots?: SlotPlan;
 }
 
 /** A runtime invocation: what {@linkcode ContainerCallback.runCommand} returns. */
@@ -92,8 +107,13 @@ export interface ContainerCommand {
   name?: string;
 }
 
-/** The task fields a container's name and environment come from. */
-export type ContainerTask = Pick<TaskContext, "minionId" | "attempt" | "seq">;
+/**
+ * The task fields a container's name and environment come from; without a
+ * slot, the container gets no `MINION_SLOT` and no slot resources.
+ */
+export type ContainerTask =
+  & Pick<TaskContext, "minionId" | "attempt" | "seq">
+  & Partial<Pick<TaskContext, "slot">>;
 
 /** The label every container started by a minion carries, set to the minion's id. */
 export const MINION_LABEL = "minionize.minion";
@@ -158,6 +178,7 @@ export class ContainerCallback implements Callback {
   #shell: boolean;
   #graceMs: number;
   #resultsDir: string | undefined;
+  #slots: SlotPlan | undefined;
 
   /**
    * A callback running `command` in a new container of `image` per param.
@@ -181,6 +202,7 @@ export class ContainerCallback implements Callback {
     this.#shell = options.shell ?? false;
     this.#graceMs = options.graceMs ?? 5000;
     this.#resultsDir = options.resultsDir;
+    this.#slots = options.slots;
   }
 
   /**
@@ -188,10 +210,36 @@ export class ContainerCallback implements Callback {
    * empty command appends the param's words, which replace the image's
    * default command.
    *
+   * @param param the param
+   * @param slot the slot it runs in, for `{%}`
    * @throws {TypeError} when a placeholder names a field the param lacks
    */
-  toArgs(param: JsonValue): string[] {
-    return buildArgv(this.command, param, this.#shell);
+  toArgs(param: JsonValue, slot = 1): string[] {
+    return buildArgv(this.command, param, this.#shell, slot);
+  }
+
+  // The runtime's options giving a container its slot's GPUs and CPUs.
+  #resourceOptions(resources: SlotResources): string[] {
+    const options: string[] = [];
+    const { devices } = resources;
+    const amd = this.#slots?.vendor === "amd";
+    if (this.runtime === "apptainer" || this.runtime === "singularity") {
+      if (devices.length > 0) options.push(amd ? "--rocm" : "--nv");
+      return options;
+    }
+    if (devices.length > 0) {
+      if (this.runtime === "docker" && !amd) {
+        // The value is read as CSV: quotes keep the commas in one field.
+        options.push("--gpus", `"device=${devices.join(",")}"`);
+      } else {
+        const kind = amd ? "amd.com/gpu" : "nvidia.com/gpu";
+        for (const id of devices) options.push("--device", `${kind}=${id}`);
+      }
+    }
+    if (resources.cpus !== undefined) {
+      options.push("--cpuset-cpus", resources.cpus);
+    }
+    return options;
   }
 
   /**
@@ -215,8 +263,17 @@ export class ContainerCallback implements Callback {
       ["MINION_ID", task.minionId],
       ["MINION_ATTEMPT", String(task.attempt)],
     ];
-    const inside = this.toArgs(param);
+    if (task.slot !== undefined) {
+      variables.push(["MINION_SLOT", String(task.slot)]);
+    }
+    const resources = task.slot === undefined
+      ? undefined
+      : this.#slots?.slot(task.slot);
+    const own = resources ? this.#resourceOptions(resources) : [];
+    const inside = this.toArgs(param, task.slot);
     if (this.runtime === "apptainer" || this.runtime === "singularity") {
+      // Apptainer shows the container every GPU: the node's numbering holds.
+      variables.push(...Object.entries(resources?.env ?? {}));
       // `--env` splits its value at commas, which JSON params hold: the
       // runtime's documented prefix passes values whole, even with
       // `--cleanenv`.
@@ -228,12 +285,18 @@ export class ContainerCallback implements Callback {
       const subcommand = this.command.length === 0 && !this.#shell
         ? "run"
         : "exec";
+      // Apptainer's processes descend from its client: binding it binds them.
+      const bound = resources?.cpus === undefined
+        ? [this.#program]
+        : [this.#slots!.taskset!, "-c", resources.cpus, this.#program];
       return {
-        program: this.#program,
+        program: bound[0]!,
         args: [
+          ...bound.slice(1),
           ...this.#globals,
           subcommand,
           "--cleanenv",
+          ...own,
           ...this.#runOptions,
           this.image,
           ...inside,
@@ -244,6 +307,7 @@ export class ContainerCallback implements Callback {
       };
     }
     const name = this.containerName(param, task);
+    variables.push(...Object.entries(resources?.isolatedEnv ?? {}));
     return {
       program: this.#program,
       args: [
@@ -255,6 +319,7 @@ export class ContainerCallback implements Callback {
         "--label",
         `${MINION_LABEL}=${task.minionId}`,
         ...variables.flatMap(([key, value]) => ["-e", `${key}=${value}`]),
+        ...own,
         ...this.#runOptions,
         this.image,
         ...inside,
@@ -265,11 +330,12 @@ export class ContainerCallback implements Callback {
   }
 
   /** The runtime command line for `param`, quoted so a shell would read it back. */
-  describe(param: JsonValue): string {
+  describe(param: JsonValue, slot?: number): string {
     const { program, args, env } = this.runCommand(param, {
       minionId: "dry-run",
       seq: 0,
       attempt: 1,
+      ...(slot === undefined ? {} : { slot }),
     });
     const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     return formatArgv([...assignments, program, ...args]);

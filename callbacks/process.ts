@@ -4,9 +4,12 @@
  * every process it started (see `core/children.ts`).
  *
  * The program contract: argv as built by `core/template.ts`; standard input
- * is empty; `MINION_PARAM` (JSON), `MINION_ID` and `MINION_ATTEMPT` are in
- * its environment; exit 0 is success; standard output and error pass through
- * to the minion's, or go to files with a results directory.
+ * is empty; `MINION_PARAM` (JSON), `MINION_ID`, `MINION_ATTEMPT` and
+ * `MINION_SLOT` are in its environment, with its slot's GPU and thread
+ * variables when resources are split (`core/slots.ts`), and it runs under
+ * `taskset` on its slot's CPUs when those are; exit 0 is success; standard
+ * output and error pass through to the minion's, or go to files with a
+ * results directory.
  *
  * @module
  */
@@ -15,6 +18,7 @@ import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
 import { terminateTree, track, untrack } from "../core/children.ts";
 import { TaskFailure } from "../core/errors.ts";
 import { appendJoblog, outputDir } from "../core/results.ts";
+import type { SlotPlan } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
 
 /** How a {@linkcode ProcessCallback} runs programs. */
@@ -29,6 +33,11 @@ export interface ProcessCallbackOptions {
   resultsDir?: string;
   /** Time between SIGTERM and SIGKILL when a run must stop, in ms. @default {5000} */
   graceMs?: number;
+  /**
+   * Each slot's own GPUs and CPUs, from `planSlots` (`core/slots.ts`).
+   * @default {undefined}
+   */
+  slots?: SlotPlan;
 }
 
 /**
@@ -62,6 +71,7 @@ export class ProcessCallback implements Callback {
   #shell: boolean;
   #resultsDir: string | undefined;
   #graceMs: number;
+  #slots: SlotPlan | undefined;
 
   /**
    * Makes a callback that runs `command` per param.
@@ -79,21 +89,39 @@ export class ProcessCallback implements Callback {
     this.#shell = options.shell ?? false;
     this.#resultsDir = options.resultsDir;
     this.#graceMs = options.graceMs ?? 5000;
+    this.#slots = options.slots;
   }
 
   /**
    * The argv to run for `param`: program first, never through a shell unless
    * the callback was made with `shell: true`.
    *
+   * @param param the param
+   * @param slot the slot it runs in, for `{%}`
    * @throws {TypeError} when a placeholder names a field the param lacks
    */
-  toCmd(param: JsonValue): string[] {
-    return buildArgv(this.command, param, this.#shell);
+  toCmd(param: JsonValue, slot = 1): string[] {
+    return buildArgv(this.command, param, this.#shell, slot);
   }
 
-  /** The command line for `param`, quoted so a shell would read it back. */
-  describe(param: JsonValue): string {
-    return formatArgv(this.toCmd(param));
+  // The argv as spawned, and the variables the slot adds.
+  #launch(argv: string[], slot: number): [string[], Record<string, string>] {
+    const resources = this.#slots?.slot(slot);
+    if (resources === undefined) return [argv, {}];
+    const bound = resources.cpus === undefined
+      ? argv
+      : [this.#slots!.taskset!, "-c", resources.cpus, ...argv];
+    return [bound, resources.env];
+  }
+
+  /**
+   * The command line for `param`, quoted so a shell would read it back,
+   * with the variables and `taskset` its slot adds.
+   */
+  describe(param: JsonValue, slot = 1): string {
+    const [argv, env] = this.#launch(this.toCmd(param, slot), slot);
+    const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    return formatArgv([...assignments, ...argv]);
   }
 
   /**
@@ -104,11 +132,12 @@ export class ProcessCallback implements Callback {
    * @throws {TaskFailure} when it exits non-zero, is killed or cannot start
    */
   async process(param: JsonValue, context: TaskContext): Promise<void> {
-    const argv = this.toCmd(param);
-    const [program, ...args] = argv;
+    const argv = this.toCmd(param, context.slot);
+    const [program] = argv;
     if (program === undefined) {
       throw new TaskFailure("the command is empty: give a program to run");
     }
+    const [[spawned, ...args], slotEnv] = this.#launch(argv, context.slot);
     const results = this.#resultsDir;
     const dir = results === undefined ? undefined : await outputDir(param);
     if (results !== undefined) {
@@ -118,12 +147,14 @@ export class ProcessCallback implements Callback {
 
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(program, {
+      child = new Deno.Command(spawned!, {
         args,
         env: {
           MINION_PARAM: JSON.stringify(param),
           MINION_ID: context.minionId,
           MINION_ATTEMPT: String(context.attempt),
+          MINION_SLOT: String(context.slot),
+          ...slotEnv,
         },
         // The minion's own standard input may be the queue itself.
         stdin: "null",

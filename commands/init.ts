@@ -42,6 +42,11 @@ export function projectTemplate(): string {
 # Params in flight at once (MINION_CONCURRENCY, -j).
 # concurrency: 4
 
+# Give each task its own GPUs (MINION_GPUS_PER_TASK) and CPUs
+# (MINION_CPUS_PER_TASK) of this node's; concurrency then defaults to what fits.
+# gpus_per_task: 1
+# cpus_per_task: 8
+
 # Extra runs of a failed param before it is recorded failed (MINION_RETRIES).
 # retries: 1
 

@@ -17,6 +17,7 @@ import { launch } from "../core/launch.ts";
 import { findExecutable } from "../core/path.ts";
 import { PROJECT_FILE, readProject } from "../core/project.ts";
 import { ENGINES, REPORTERS } from "../core/registry.ts";
+import type { SlotPlan } from "../core/slots.ts";
 
 /** The options of the run command. */
 export const RUN_OPTIONS: readonly OptionSpec[] = [
@@ -34,6 +35,20 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     value: "N",
     variable: "MINION_CONCURRENCY",
     help: "params in flight at once (default 1)",
+  },
+  {
+    long: "--gpus-per-task",
+    value: "N",
+    variable: "MINION_GPUS_PER_TASK",
+    help:
+      "give each slot its own N GPUs (CUDA_VISIBLE_DEVICES, ...) of this job's; -j defaults to GPUs / N",
+  },
+  {
+    long: "--cpus-per-task",
+    value: "N",
+    variable: "MINION_CPUS_PER_TASK",
+    help:
+      "bind each slot to its own N of this minion's CPUs (taskset) and set OMP_NUM_THREADS=N; -j defaults to CPUs / N",
   },
   {
     long: "--retries",
@@ -150,8 +165,9 @@ export function runHelp(): string {
 
 Takes params from a queue and runs PROGRAM once per param. The param is
 appended to ARGS (a string param split into words by shell rules, never run
-by a shell), or put in place of {} / {name} / {0} placeholders. Exit 0 acks
-the param; anything else fails it.
+by a shell), or put in place of {} / {name} / {0} placeholders; {%} is the
+task's slot (1 to -j, also MINION_SLOT). Exit 0 acks the param; anything
+else fails it.
 
 Without PROGRAM, the command of .minionize.yml runs (see minionize init).
 
@@ -184,6 +200,7 @@ async function processCallback(
   command: readonly string[],
   settings: Settings,
   env: Env,
+  slots: SlotPlan | undefined,
 ): Promise<Callback> {
   const [program] = command;
   if (program === undefined) {
@@ -208,6 +225,7 @@ async function processCallback(
     shell: settings.shell,
     graceMs: settings.graceMs,
     ...(settings.results === undefined ? {} : { resultsDir: settings.results }),
+    ...(slots ? { slots } : {}),
   });
 }
 
@@ -217,6 +235,7 @@ async function containerCallback(
   command: readonly string[],
   settings: Settings,
   env: Env,
+  slots: SlotPlan | undefined,
 ): Promise<Callback> {
   const { ContainerCallback, readContainerOptions } = await import(
     "../callbacks/container.ts"
@@ -228,7 +247,32 @@ async function containerCallback(
     shell: settings.shell,
     graceMs: settings.graceMs,
     ...(settings.results === undefined ? {} : { resultsDir: settings.results }),
+    ...(slots ? { slots } : {}),
   });
+}
+
+/**
+ * Splits GPUs and CPUs among slots when asked, and says how on stderr;
+ * `-j` defaults to the slots that fit.
+ */
+async function planResources(
+  settings: Settings,
+  env: Env,
+): Promise<SlotPlan | undefined> {
+  const { gpusPerTask, cpusPerTask } = settings;
+  if (gpusPerTask === undefined && cpusPerTask === undefined) return undefined;
+  const { planSlots } = await import("../core/slots.ts");
+  const plan = await planSlots({
+    env,
+    gpusPerTask,
+    cpusPerTask,
+    concurrency: env.MINION_CONCURRENCY?.trim()
+      ? settings.concurrency
+      : undefined,
+  });
+  settings.concurrency = plan.concurrency;
+  console.error(`minionize: ${plan.summary}`);
+  return plan;
 }
 
 /**
@@ -247,9 +291,10 @@ export async function run(args: readonly string[]): Promise<number> {
   // The command line's program wins over the project file's template.
   const command = rest.length > 0 ? rest : (await readProject())?.command ?? [];
   const image = env.MINION_CONTAINER_IMAGE?.trim();
+  const slots = await planResources(settings, env);
   const callback = image
-    ? await containerCallback(image, command, settings, env)
-    : await processCallback(command, settings, env);
+    ? await containerCallback(image, command, settings, env, slots)
+    : await processCallback(command, settings, env, slots);
   const summary = await launch(callback, settings, env, {
     callbackName: image ? "container" : "process",
     log: writeStderr,

@@ -50,6 +50,10 @@ export interface Settings {
   heartbeatMs: number;
   /** `MINION_QUIET` (`--quiet`): print no line per failed param on stderr. @default {false} */
   quiet: boolean;
+  /** `MINION_GPUS_PER_TASK` (`--gpus-per-task`): each slot's own GPUs. */
+  gpusPerTask: number | undefined;
+  /** `MINION_CPUS_PER_TASK` (`--cpus-per-task`): each slot's own CPUs. */
+  cpusPerTask: number | undefined;
 }
 
 /** A variable's flag, for messages. */
@@ -72,6 +76,8 @@ export const FLAG_OF: Readonly<Record<string, string>> = {
   MINION_STATS: "--stats",
   MINION_BAR: "--bar",
   MINION_QUIET: "--quiet",
+  MINION_GPUS_PER_TASK: "--gpus-per-task",
+  MINION_CPUS_PER_TASK: "--cpus-per-task",
   TOP_INTERVAL: "--interval",
   TOP_LOST: "--lost",
 };
@@ -236,5 +242,7 @@ export function readSettings(env: Env): Settings {
     bar: readBoolean(env, "MINION_BAR"),
     heartbeatMs: readSeconds(env, "MINION_HEARTBEAT") ?? 30_000,
     quiet: readBoolean(env, "MINION_QUIET"),
+    gpusPerTask: readInteger(env, "MINION_GPUS_PER_TASK", 1),
+    cpusPerTask: readInteger(env, "MINION_CPUS_PER_TASK", 1),
   };
 }

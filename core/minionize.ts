@@ -11,6 +11,7 @@ import { FunctionCallback, type TaskFunction } from "../callbacks/function.ts";
 import { readSettings } from "./config.ts";
 import type { Callback } from "./contracts.ts";
 import { loadEnv } from "./dotenv.ts";
+import { ConfigError } from "./errors.ts";
 import { writeStderr } from "./failure_log.ts";
 import { launch } from "./launch.ts";
 import type { MinionSummary } from "./minion.ts";
@@ -79,7 +80,9 @@ function callbackName(task: TaskFunction | Callback): string {
  * @param options variables that win over the environment, signals, log sink
  * @returns the counts and why the minion stopped
  * @throws {ConfigError} when a setting is missing or malformed (nothing was
- *   taken from the queue)
+ *   taken from the queue), or GPUs or CPUs per task are asked for: those the
+ *   `minionize` command gives its programs; a library callback takes them
+ *   from `planSlots` itself (`ProcessCallback`'s `slots` option)
  */
 export async function minionize(
   task: TaskFunction | Callback,
@@ -87,6 +90,15 @@ export async function minionize(
 ): Promise<MinionSummary> {
   const env = { ...(await loadEnv()), ...options.env };
   const settings = readSettings(env);
+  for (const variable of ["MINION_GPUS_PER_TASK", "MINION_CPUS_PER_TASK"]) {
+    if (!env[variable]?.trim()) continue;
+    throw new ConfigError(
+      variable,
+      typeof task === "function"
+        ? `Cannot split ${variable} among functions: a function runs inside the minion's own process; unset ${variable}, and pick devices from context.slot (1 to MINION_CONCURRENCY) yourself`
+        : `Cannot give a library callback ${variable}: unset it, and give the callback its slots yourself, e.g. new ProcessCallback(command, { slots: await planSlots({ env, gpusPerTask: 1 }) }) with MINION_CONCURRENCY set to the plan's concurrency`,
+    );
+  }
   const callback = typeof task === "function"
     ? new FunctionCallback(task)
     : task;

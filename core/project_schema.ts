@@ -68,6 +68,16 @@ export const PROJECT_KEYS: Readonly<Record<string, _Key>> = {
     schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
     allowed: "a whole number of at least 1, e.g. concurrency: 4",
   },
+  gpus_per_task: {
+    variable: "MINION_GPUS_PER_TASK",
+    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    allowed: "a whole number of at least 1, e.g. gpus_per_task: 1",
+  },
+  cpus_per_task: {
+    variable: "MINION_CPUS_PER_TASK",
+    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    allowed: "a whole number of at least 1, e.g. cpus_per_task: 8",
+  },
   retries: {
     variable: "MINION_RETRIES",
     schema: v.pipe(v.number(), v.integer(), v.minValue(0)),

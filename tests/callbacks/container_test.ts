@@ -227,7 +227,7 @@ Deno.test("minionize --container --dry-run prints each param's runtime command",
     assertEquals(result.code, 0, result.stderr);
     assertMatch(
       result.stdout,
-      /^\S+\/docker run --rm --name minion-dry-run-0-1-[0-9a-f]{8} --label minionize\.minion=dry-run -e 'MINION_PARAM="x y"' -e MINION_ID=dry-run -e MINION_ATTEMPT=1 -v '\/a b:\/data' img echo 'x y'\n$/,
+      /^\S+\/docker run --rm --name minion-dry-run-0-1-[0-9a-f]{8} --label minionize\.minion=dry-run -e 'MINION_PARAM="x y"' -e MINION_ID=dry-run -e MINION_ATTEMPT=1 -e MINION_SLOT=1 -v '\/a b:\/data' img echo 'x y'\n$/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { FunctionCallback } from "../../callbacks/function.ts";
 import { minionize } from "../../core/minionize.ts";
-import { TaskStop } from "../../core/errors.ts";
+import { ConfigError, TaskStop } from "../../core/errors.ts";
 import { tempDir } from "../_cli.ts";
 
 Deno.test("minionize() runs a function over the configured queue", async () => {
@@ -53,4 +53,18 @@ Deno.test("a function that ignores its signal is abandoned when it aborts", asyn
   controller.abort(new TaskStop("timeout", "timed out after 1s"));
   const error = await assertRejects(() => running, TaskStop);
   assert(error.message.includes("timed out"));
+});
+
+Deno.test("a function minion refuses GPUs or CPUs per task, which only programs can be given", async () => {
+  for (const variable of ["MINION_GPUS_PER_TASK", "MINION_CPUS_PER_TASK"]) {
+    await assertRejects(
+      () =>
+        minionize(() => {}, {
+          env: { MINION_ENGINE: "file", FILE_PATH: "-", [variable]: "1" },
+          handleSignals: false,
+        }),
+      ConfigError,
+      `Cannot split ${variable} among functions`,
+    );
+  }
 });

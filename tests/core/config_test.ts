@@ -21,6 +21,8 @@ Deno.test("settings default to the original's values", () => {
     bar: false,
     heartbeatMs: 30_000,
     quiet: false,
+    gpusPerTask: undefined,
+    cpusPerTask: undefined,
   });
 });
 

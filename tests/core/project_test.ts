@@ -73,6 +73,11 @@ env:
 
 const MALFORMED: [string, string, RegExp][] = [
   [
+    "zero GPUs per task",
+    "gpus_per_task: 0\n",
+    /line 1: gpus_per_task is 0: expected a whole number of at least 1/,
+  ],
+  [
     "a misspelt key",
     "engine: file\nconcurency: 3\n",
     /line 2: unknown key 'concurency' \(did you mean 'concurrency'\?\); allowed keys: command, engine, /,
@@ -226,7 +231,13 @@ Deno.test("minionize init writes a commented file that runs once uncommented, an
     `${dir}/params.txt`,
     '{"lr": 0.1, "depth": 3}\n',
   );
-  const full = await runCli(["--dry-run"], { cwd: dir });
+  // GPUs and CPUs per task depend on the node: four GPUs are given, and
+  // the environment's empty value unsets the file's CPUs per task, which
+  // this machine may have too few of.
+  const full = await runCli(["--dry-run"], {
+    cwd: dir,
+    env: { CUDA_VISIBLE_DEVICES: "0,1,2,3", MINION_CPUS_PER_TASK: "" },
+  });
   assertEquals(full.code, 0, full.stderr);
   assert(
     full.stdout.includes("python3 train.py --lr 0.1 --depth 3"),
