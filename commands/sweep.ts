@@ -21,6 +21,7 @@ import {
   STATUS_NAMES,
   TODO,
 } from "../engines/execo/state.ts";
+import type { SweepState } from "../engines/execo/state.ts";
 import type { SweepStore } from "../engines/execo/store.ts";
 import {
   addParams,
@@ -28,6 +29,7 @@ import {
   idsWithStatus,
   openSweep,
   sweepConfigError,
+  viewSweep,
 } from "../engines/execo/sweep.ts";
 
 const DIR_OPTION: OptionSpec = {
@@ -260,13 +262,13 @@ async function readInput(
 
 async function create(
   dir: string,
-  _env: Env,
+  env: Env,
   flags: Map<string, string>,
   rest: string[],
   params: string[],
 ): Promise<number> {
   const input = await readInput(flags, rest, params);
-  const { store, count } = await createSweep(dir, input);
+  const { store, count } = await createSweep(dir, input, env);
   store.close();
   console.log(`created the sweep ${dir} with ${count} params`);
   return 0;
@@ -277,12 +279,34 @@ async function withSweep<T>(
   env: Env,
   use: (store: SweepStore) => Promise<T>,
 ): Promise<T> {
-  const store = await openSweep(dir, { leaseMs: execoSettings(env).leaseMs });
+  const store = await openSweep(dir, {
+    leaseMs: execoSettings(env).leaseMs,
+    env,
+    warn: (message) => console.error(`minionize: warning: ${message}`),
+  });
   try {
     return await use(store);
   } finally {
     store.close();
   }
+}
+
+/**
+ * Reads the sweep in `dir` without changing anything (a Python execo sweep
+ * is not imported, a torn record is not voided, no lock is taken).
+ */
+async function withView<T>(
+  dir: string,
+  env: Env,
+  use: (state: SweepState) => Promise<T>,
+): Promise<T> {
+  const { state, torn } = await viewSweep(dir, env);
+  if (torn > 0) {
+    console.error(
+      `minionize: warning: the last ${torn} bytes of ${dir}'s journal are a record torn by a crash (or being written now); the next minion voids them`,
+    );
+  }
+  return await use(state);
 }
 
 async function add(
@@ -323,8 +347,7 @@ async function status(
   rest: string[],
 ): Promise<number> {
   noOperands(rest);
-  return await withSweep(dir, env, (store) => {
-    const { state } = store;
+  return await withView(dir, env, (state) => {
     const now = Date.now();
     const held = [...state.claims].sort((a, b) => a[1].since - b[1].since);
     if (flags.has("--json")) {
@@ -403,13 +426,13 @@ async function list(
   if (wanted.size === 0) {
     STATUS_NAMES.forEach((_, status) => wanted.add(status));
   }
-  return await withSweep(dir, env, async (store) => {
+  return await withView(dir, env, async (state) => {
     const encoder = new TextEncoder();
     const writer = Deno.stdout.writable.getWriter();
     try {
       let chunk: string[] = [];
-      for (const id of idsWithStatus(store, wanted)) {
-        chunk.push(store.state.texts[id]!);
+      for (const id of idsWithStatus(state, wanted)) {
+        chunk.push(state.texts[id]!);
         if (chunk.length >= 4096) {
           await writer.write(encoder.encode(chunk.join("\n") + "\n"));
           chunk = [];
@@ -448,7 +471,7 @@ async function reset(
         let count = 0;
         const { state } = tx;
         const ids = idsWithStatus(
-          store,
+          state,
           new Set([
             ...(failed ? [FAILED] : []),
             ...(inProgress ? [CLAIMED] : []),

@@ -1,27 +1,47 @@
 /**
- * The files of a sweep directory, and what can be wrong with them: names,
- * the journal's header, whole reads and writes, and opening the journal.
+ * The files of a sweep directory and what can be wrong with them: names,
+ * whole writes, files written under a temporary name, and the error type.
+ *
+ * A sweep (format 2) is:
+ *
+ * - `minionize.log`: the journal, appended to and never cut or rewritten;
+ *   it is also what minions lock.
+ * - `minionize.index.G`: snapshot G, which says up to which byte of the
+ *   journal it covers, lists the shard files that hold the params, and
+ *   holds every claim.
+ * - `minionize.shard.G.K`: the params of shard K as snapshot G wrote them;
+ *   later snapshots reuse the file while nothing changes in the shard.
+ * - `minionize.lock`: a symbolic link present only while a minion on a
+ *   shared filesystem writes (see `lock.ts`).
  *
  * @module
  */
 
-import { encodeRecord, scanRecords } from "./log.ts";
+import { encodeRecord } from "./log.ts";
 
 /** The journal's file name in a sweep directory. */
-export const JOURNAL = "minionize.journal";
-/** Snapshot files are this prefix and their generation. */
-export const SNAPSHOT_PREFIX = "minionize.snapshot.";
+export const LOG = "minionize.log";
+/** Snapshot indexes are this prefix and their generation. */
+export const INDEX_PREFIX = "minionize.index.";
+/** Shard files are this prefix, the generation that wrote them and a number. */
+export const SHARD_PREFIX = "minionize.shard.";
+/** The mark whose creation excludes writers on shared filesystems. */
+export const LOCK_MARK = "minionize.lock";
+/** The journal of the first format, replaced by {@linkcode LOG}. */
+export const OLD_JOURNAL = "minionize.journal";
+/** Snapshots of the first format. */
+export const OLD_SNAPSHOT_PREFIX = "minionize.snapshot.";
 
-/** What follows the generation in a journal header: format and version. */
-export const HEADER_BODY: string = JSON.stringify({
+/** The body of the journal's first record. */
+export const LOG_HEADER_BODY: string = JSON.stringify({
   format: "minionize-sweep",
-  version: 1,
+  version: 2,
 });
-/** The journal header of `generation`: always the same length. */
-export const headerRecord = (generation: number): Uint8Array =>
-  encodeRecord("h", String(generation).padStart(12, "0"), HEADER_BODY);
-/** Bytes in a journal header. */
-export const HEADER_LENGTH: number = headerRecord(0).length;
+/** The journal's first record. */
+export const logHeader = (): Uint8Array =>
+  encodeRecord("h", 0, LOG_HEADER_BODY);
+/** Bytes in the journal's first record. */
+export const LOG_HEADER_LENGTH: number = logHeader().length;
 
 /** Why a directory cannot be used as a sweep. */
 export type SweepProblem =
@@ -29,7 +49,8 @@ export type SweepProblem =
   | "not-a-sweep"
   | "corrupt"
   | "io"
-  | "exists";
+  | "exists"
+  | "full";
 
 /** A sweep directory that cannot be opened or is damaged. */
 export class SweepError extends Error {
@@ -53,44 +74,12 @@ export class SweepError extends Error {
 /** `dir/name`. */
 export const path = (dir: string, name: string): string => `${dir}/${name}`;
 
-/** A read buffer kept between calls: most reads find a few records. */
-let readBuffer = new Uint8Array(64 * 1024);
-
-/** The bytes of `file` from `position` to its end (valid until the next call). */
-export function readAll(file: Deno.FsFile, position: number): Uint8Array {
-  if (readBuffer.length > 1 << 22) readBuffer = new Uint8Array(64 * 1024);
-  file.seekSync(position, Deno.SeekMode.Start);
-  let length = 0;
-  while (true) {
-    if (length === readBuffer.length) {
-      const bigger = new Uint8Array(readBuffer.length * 2);
-      bigger.set(readBuffer);
-      readBuffer = bigger;
-    }
-    const read = file.readSync(readBuffer.subarray(length));
-    if (read === null || read === 0) break;
-    length += read;
-  }
-  return readBuffer.subarray(0, length);
-}
-
 /** Writes all of `bytes` at the file's position. */
 export function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
   let written = 0;
   while (written < bytes.length) {
     written += file.writeSync(bytes.subarray(written));
   }
-}
-
-/** Generations of the snapshots in `dir`, newest first. */
-export function snapshotGenerations(dir: string): number[] {
-  const generations: number[] = [];
-  for (const entry of Deno.readDirSync(dir)) {
-    if (!entry.name.startsWith(SNAPSHOT_PREFIX)) continue;
-    const rest = entry.name.slice(SNAPSHOT_PREFIX.length);
-    if (/^[0-9]+$/.test(rest)) generations.push(Number(rest));
-  }
-  return generations.sort((a, b) => b - a);
 }
 
 /** Joins chunks of bytes. */
@@ -104,23 +93,74 @@ export function concat(chunks: Uint8Array[], length: number): Uint8Array {
   return out;
 }
 
-const headerBuffer = new Uint8Array(HEADER_LENGTH);
+/** Whether `error` says the filesystem is full (or over quota). */
+export function isFull(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === "ENOSPC" || code === "EDQUOT" ||
+    /No space left|quota exceeded/i.test(String((error as Error).message));
+}
 
-/** The generation in the journal's header, or undefined when it is torn. */
-export function readHeader(file: Deno.FsFile): number | undefined {
-  file.seekSync(0, Deno.SeekMode.Start);
-  const bytes = headerBuffer;
-  let length = 0;
-  while (length < HEADER_LENGTH) {
-    const read = file.readSync(bytes.subarray(length));
-    if (read === null || read === 0) break;
-    length += read;
+/** The error for a write to `file` that failed, naming the fix. */
+export function writeError(file: string, error: unknown): SweepError {
+  if (isFull(error)) {
+    return new SweepError(
+      "full",
+      `cannot write ${file}: the filesystem is full or over quota; free some space there (nothing was lost: what was written before stays)`,
+      { cause: error },
+    );
   }
-  const scan = scanRecords(bytes.subarray(0, length));
-  const record = scan.records[0];
-  return record?.type === "h" && record.body === HEADER_BODY
-    ? record.id
-    : undefined;
+  return new SweepError(
+    "io",
+    `cannot write ${file}: ${(error as Error).message}`,
+    { cause: error },
+  );
+}
+
+/**
+ * Writes a file whole under a temporary name, syncs it and renames it to
+ * `file`, so that a reader sees all of it or nothing. A failed write leaves
+ * no temporary file behind.
+ *
+ * @returns the number of bytes written
+ * @throws {SweepError} when it cannot be written (`full` when out of space)
+ */
+export function writeFileAtomically(
+  file: string,
+  write: (push: (bytes: Uint8Array) => void) => void,
+): number {
+  const temporary = `${file}.tmp${crypto.randomUUID().slice(0, 8)}`;
+  let total = 0;
+  try {
+    const handle = Deno.openSync(temporary, { write: true, createNew: true });
+    try {
+      const chunks: Uint8Array[] = [];
+      let length = 0;
+      const flush = () => {
+        writeAll(handle, concat(chunks, length));
+        total += length;
+        chunks.length = 0;
+        length = 0;
+      };
+      write((bytes) => {
+        chunks.push(bytes);
+        length += bytes.length;
+        if (length >= 1 << 20) flush();
+      });
+      flush();
+      handle.syncSync();
+    } finally {
+      handle.close();
+    }
+    Deno.renameSync(temporary, file);
+  } catch (error) {
+    try {
+      Deno.removeSync(temporary);
+    } catch {
+      // never made, or renamed already
+    }
+    throw error instanceof SweepError ? error : writeError(file, error);
+  }
+  return total;
 }
 
 /** Syncs a directory's entries (a rename), where the system allows it. */
@@ -137,11 +177,22 @@ export function syncDirectory(dir: string): void {
   }
 }
 
-/** Opens (or creates) the journal of `dir`, naming what is wrong. */
-export async function openJournal(
-  dir: string,
-  create: boolean,
-): Promise<Deno.FsFile> {
+/** Whether `file` exists. */
+export function exists(file: string): boolean {
+  try {
+    Deno.statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks that `dir` is a directory.
+ *
+ * @throws {SweepError} (`missing`) when it is not
+ */
+export async function checkDirectory(dir: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(dir);
@@ -156,25 +207,5 @@ export async function openJournal(
   }
   if (!info.isDirectory) {
     throw new SweepError("missing", `${dir} is not a directory`);
-  }
-  const journal = path(dir, JOURNAL);
-  if (!create) {
-    try {
-      await Deno.stat(journal);
-    } catch {
-      throw new SweepError(
-        "not-a-sweep",
-        `${dir} holds no sweep (no ${JOURNAL}, and no 'sweeps' file of execo)`,
-      );
-    }
-  }
-  try {
-    return await Deno.open(journal, { read: true, write: true, create });
-  } catch (error) {
-    throw new SweepError(
-      "io",
-      `cannot open ${journal} for writing: ${(error as Error).message}`,
-      { cause: error },
-    );
   }
 }

@@ -6,6 +6,20 @@
  * runs synchronously, so two deliveries of one process never interleave in
  * it (a second `flock` on the same open file would succeed).
  *
+ * On a shared filesystem `flock` may hold on one host only (NFS `nolock`
+ * or `local_lock`, Lustre `localflock`, BeeGFS without global file locks,
+ * some FUSE filesystems), and nothing on a node tells. So there the holder
+ * of the `flock` also creates a mark beside the journal, a symbolic link
+ * whose target names it (host, pid, start time), which every filesystem
+ * creates atomically on its server or fails to, and removes it when done:
+ * that mark is what excludes writers. Finding a mark while holding the
+ * `flock` means one of two things. Either its creator was killed while
+ * writing (it stays: it is cleared at once when its process was on this
+ * host, after a wait otherwise), or another host holds the `flock` at the
+ * same moment (the mark goes away or changes within milliseconds): then
+ * `flock` does not reach other hosts, which is said, and the mark alone
+ * keeps writers apart.
+ *
  * @module
  */
 
@@ -17,6 +31,19 @@ export interface LockOptions {
   timeoutMs?: number;
   /** Names the lock in the timeout message. @default {"the sweep"} */
   what?: string;
+  /** The lock mark's path, on shared filesystems. @default {none} */
+  mark?: string;
+  /**
+   * How long a mark of another host may stay before it is taken for one
+   * left by a killed writer, in ms. Critical sections last microseconds to
+   * milliseconds; the wait only happens after such a kill.
+   * @default {10000}
+   */
+  staleMs?: number;
+  /** Told when a mark was seen held by a live holder despite the `flock`. */
+  onSharedHolder?: () => void;
+  /** Told when a mark left by a killed writer was cleared. */
+  onStale?: () => void;
 }
 
 /** Sleeps `ms`, or less when `signal` aborts. */
@@ -33,10 +60,108 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A blocking nap of `ms` (fractions allowed), for waits of microseconds. */
+function nap(ms: number): void {
+  Atomics.wait(NAP, 0, 0, ms);
+}
+
+/** This process's start time, to tell it from a later one with its pid. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces): state is the
+    // first, the start time the twentieth.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+let host: string | undefined;
+let serial = 0;
+const self = `${Deno.pid}`;
+const selfStart = startTime(Deno.pid) ?? "?";
+
+/** What this process writes in a lock mark: host, pid, start time, serial. */
+function markText(): string {
+  host ??= (() => {
+    try {
+      return Deno.hostname();
+    } catch {
+      return "unknown-host";
+    }
+  })();
+  return `${host} ${self} ${selfStart} ${++serial}`;
+}
+
+/** Whether the mark `text` was left by a process of this host now gone. */
+function deadHere(text: string): boolean {
+  const [markHost, pid, start] = text.split(" ");
+  if (markHost !== host || !pid || !start || start === "?") return false;
+  return startTime(Number(pid)) !== start;
+}
+
 /**
- * Runs `critical` while holding an exclusive lock on `file`, and returns its
- * result; `undefined` when `signal` aborted before the lock was taken.
- * `critical` must be synchronous: the lock is held only while it runs.
+ * Takes the lock mark `mark` (a symbolic link whose target names its
+ * holder) while holding the `flock`. Resolves true once it is taken: at
+ * once, after its live holder let go (then `flock` did not exclude that
+ * holder: `onSharedHolder`), or after clearing a mark that a killed writer
+ * left: at once when it was a process of this host, after `staleMs`
+ * otherwise. Resolves false when aborted.
+ */
+async function takeMark(mark: string, options: LockOptions): Promise<boolean> {
+  const staleMs = options.staleMs ?? 10_000;
+  let first = 0;
+  let seen: string | undefined;
+  let waited = false;
+  for (let tries = 0;; tries++) {
+    try {
+      Deno.symlinkSync(markText(), mark);
+      if (waited) options.onSharedHolder?.();
+      return true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    let text: string | undefined;
+    try {
+      text = Deno.readLinkSync(mark);
+    } catch {
+      continue; // gone meanwhile: try again at once
+    }
+    const now = performance.now();
+    if (text !== seen) {
+      // Another holder than last time: it was alive, and so is this one
+      // until shown otherwise.
+      if (seen !== undefined) waited = true;
+      seen = text;
+      first = now;
+    }
+    if (deadHere(text) || now - first > staleMs) {
+      // Renaming it away first makes sure that only one waiter clears it.
+      const aside = `${mark}.stale-${crypto.randomUUID().slice(0, 8)}`;
+      try {
+        Deno.renameSync(mark, aside);
+        Deno.removeSync(aside);
+        options.onStale?.();
+      } catch {
+        // another waiter cleared it first
+      }
+      seen = undefined;
+      waited = false;
+      continue;
+    }
+    if (options.signal?.aborted) return false;
+    if (tries < 20) nap(0.05 * 2 ** Math.min(tries, 6));
+    else await sleep(2 + Math.random() * 8, options.signal);
+  }
+}
+
+/**
+ * Runs `critical` while holding an exclusive lock on `file` (and, with
+ * `options.dir`, the lock directory), and returns its result; `undefined`
+ * when `signal` aborted before the lock was taken. `critical` must be
+ * synchronous: the lock is held only while it runs.
  *
  * @throws {Error} when the lock stays taken past `timeoutMs`, or whatever
  * `critical` throws (the lock is released first)
@@ -52,8 +177,23 @@ export async function withLock<T>(
   for (let tries = 0;; tries++) {
     if (options.signal?.aborted) return undefined;
     if (file.tryLockSync(true)) {
+      let locked = true;
       try {
-        return critical();
+        if (options.mark) {
+          locked = await takeMark(options.mark, options);
+          if (!locked) return undefined;
+        }
+        try {
+          return critical();
+        } finally {
+          if (options.mark) {
+            try {
+              Deno.removeSync(options.mark);
+            } catch {
+              // cleared by a waiter that took us for dead: nothing to undo
+            }
+          }
+        }
       } finally {
         file.unlockSync();
       }
@@ -62,7 +202,7 @@ export async function withLock<T>(
     if (waited < SPIN_MS) {
       // The holder is usually done within tens of microseconds: a short
       // blocking nap lets it run, where a timer would cost a millisecond.
-      Atomics.wait(NAP, 0, 0, Math.min(0.01 * 2 ** tries, 0.5));
+      nap(Math.min(0.01 * 2 ** tries, 0.5));
       continue;
     }
     if (waited > timeoutMs) {
@@ -72,8 +212,8 @@ export async function withLock<T>(
         }s: another process holds it (on NFS, a lock held by a lost node is freed when its NFS lease ends)`,
       );
     }
-    // A long hold (a compaction, a slow filesystem): back off with jitter so
-    // that waiters do not retry in step, without blocking this process.
+    // A long hold (a slow filesystem): back off with jitter so that waiters
+    // do not retry in step, without blocking this process.
     const ceiling = Math.min(2 ** naps++, 25);
     await sleep(ceiling / 2 + Math.random() * ceiling / 2, options.signal);
   }

@@ -112,36 +112,116 @@ function decodeLine(
   return { type: text[0]!, id, body: text.slice(second + 1) };
 }
 
+/** The record type that marks bytes a crashed writer left as void. */
+export const SKIP = "t";
+
+/** What a skip record says: `n` bytes from offset `at`, with CRC-32 `c`. */
+export interface SkipBody {
+  at: number;
+  n: number;
+  c: number;
+}
+
 /**
- * Decodes the records at the start of `bytes`. Stops at the first invalid
- * line (or a last line without its newline) and says whether any valid
- * record comes after it: a crash mid-write leaves invalid bytes only at the
- * very end.
+ * The bytes that void `torn` (the invalid bytes found at absolute offset
+ * `at`): a newline when `torn` does not end with one, so that the skip
+ * record starts a line, then a skip record naming every byte it covers
+ * (newline included) and their checksum. Nothing is cut: a reader that meets
+ * the torn bytes finds this record right after them and steps over both.
  */
-export function scanRecords(bytes: Uint8Array): ScanResult {
+export function skipRecord(torn: Uint8Array, at: number): Uint8Array {
+  const pad = torn.length > 0 && torn[torn.length - 1] === NEWLINE ? 0 : 1;
+  const covered = new Uint8Array(torn.length + pad);
+  covered.set(torn);
+  if (pad) covered[torn.length] = NEWLINE;
+  const body: SkipBody = { at, n: covered.length, c: crc32(covered) };
+  const record = encodeRecord(SKIP, 0, JSON.stringify(body));
+  const out = new Uint8Array(pad + record.length);
+  if (pad) out[0] = NEWLINE;
+  out.set(record, pad);
+  return out;
+}
+
+/**
+ * Whether `record`, found at relative offset `start` of `bytes`, is a skip
+ * record that voids exactly the bytes from relative offset `from` up to it.
+ */
+function voids(
+  record: LogRecord,
+  bytes: Uint8Array,
+  base: number,
+  from: number,
+  start: number,
+): boolean {
+  if (record.type !== SKIP) return false;
+  let body: SkipBody;
+  try {
+    body = JSON.parse(record.body) as SkipBody;
+  } catch {
+    return false;
+  }
+  return body.at === base + from && body.n === start - from &&
+    body.c === crc32(bytes, from, start);
+}
+
+/**
+ * Decodes the records at the start of `bytes`, which begin at absolute
+ * offset `base` of their file. Bytes voided by a skip record (a write a
+ * crash tore, see {@linkcode skipRecord}) are stepped over with it. Stops
+ * at the first invalid bytes that no skip record voids (or a last line
+ * without its newline) and says whether a valid record comes after them: a
+ * crash mid-write leaves invalid bytes only at the very end, until the next
+ * writer voids them.
+ */
+export function scanRecords(bytes: Uint8Array, base = 0): ScanResult {
   const records: LogRecord[] = [];
   let start = 0;
   while (start < bytes.length) {
     const end = bytes.indexOf(NEWLINE, start);
     if (end < 0) break;
     const record = decodeLine(bytes, start, end);
-    if (!record) break;
-    records.push(record);
-    start = end + 1;
+    if (record) {
+      if (record.type !== SKIP) records.push(record);
+      start = end + 1;
+      continue;
+    }
+    // Invalid bytes: the next valid record must void them, or they are a
+    // torn tail (nothing valid after them) or damage (something valid).
+    const next = nextValid(bytes, start);
+    if (next === undefined) break;
+    if (!voids(next.record, bytes, base, start, next.start)) {
+      return {
+        records,
+        consumed: start,
+        invalidAt: start,
+        validAfterInvalid: true,
+      };
+    }
+    start = next.end + 1;
   }
   if (start >= bytes.length) {
     return { records, consumed: start, validAfterInvalid: false };
   }
-  let validAfterInvalid = false;
-  let probe = bytes.indexOf(NEWLINE, start);
+  return {
+    records,
+    consumed: start,
+    invalidAt: start,
+    validAfterInvalid: false,
+  };
+}
+
+/** The first valid record that starts a line after `from`, if any. */
+function nextValid(
+  bytes: Uint8Array,
+  from: number,
+): { record: LogRecord; start: number; end: number } | undefined {
+  let probe = bytes.indexOf(NEWLINE, from);
   while (probe >= 0 && probe + 1 < bytes.length) {
     const end = bytes.indexOf(NEWLINE, probe + 1);
-    if (end < 0) break;
-    if (decodeLine(bytes, probe + 1, end)) {
-      validAfterInvalid = true;
-      break;
-    }
+    if (end < 0) return undefined;
+    const record = decodeLine(bytes, probe + 1, end);
+    if (record) return { record, start: probe + 1, end };
     probe = end;
   }
-  return { records, consumed: start, invalidAt: start, validAfterInvalid };
+  return undefined;
 }

@@ -48,7 +48,7 @@ import {
   sweepConfigError,
   todoTexts,
 } from "./sweep.ts";
-import { SweepError } from "./store.ts";
+import { LOG, SweepError } from "./store.ts";
 
 const VARIABLE = "EXECO_PERSISTENCE_DIR";
 const encoder = new TextEncoder();
@@ -74,15 +74,21 @@ export function execoSettings(env: Env): { dir: string; leaseMs: number } {
 async function open(options: EngineOptions): Promise<Engine> {
   const { dir, leaseMs } = execoSettings(options.env);
   try {
-    if (options.dryRun) return dryQueue(await todoTexts(dir));
+    if (options.dryRun) return dryQueue(await todoTexts(dir, options.env));
     const store = await openSweep(dir, {
       leaseMs,
+      env: options.env,
+      warn,
       onRepair: (bytes) =>
         warn(
-          `cut ${bytes} bytes of a record torn by a crash off ${dir}/minionize.journal`,
+          `voided ${bytes} bytes of a record torn by a crash at the end of ${dir}/${LOG} (nothing was cut; every complete record stays)`,
         ),
     });
-    return sweepQueue(store, { leaseMs, warn });
+    return sweepQueue(store, {
+      leaseMs,
+      warn,
+      concurrency: options.concurrency,
+    });
   } catch (error) {
     throw sweepConfigError(error, VARIABLE, dir);
   }
@@ -104,12 +110,12 @@ async function publish(
   try {
     let store;
     try {
-      store = await openSweep(dir, { leaseMs });
+      store = await openSweep(dir, { leaseMs, env: options.env, warn });
     } catch (error) {
       const absent = error instanceof SweepError &&
         (error.problem === "missing" || error.problem === "not-a-sweep");
       if (!options.create || !absent) throw error;
-      store = (await createSweep(dir, [])).store;
+      store = (await createSweep(dir, [], options.env)).store;
     }
     try {
       return await addParams(store, params);
@@ -127,7 +133,7 @@ async function publish(
  */
 async function census(env: Env): Promise<QueueCensus | undefined> {
   try {
-    return await sweepCensus(execoSettings(env).dir);
+    return await sweepCensus(execoSettings(env).dir, env);
   } catch (error) {
     if (error instanceof SweepError) return undefined;
     throw error;

@@ -2,11 +2,16 @@
  * The queue a minion sees on a sweep: claims under a lease, settlements, and
  * the wait for params that other minions hold.
  *
- * A claim records the holder (a random token, host, pid) and when its lease
- * runs out; the minion renews it while the task runs. A claim whose lease
- * ran out is taken by the next minion that finds nothing else to do, or
- * within a second anyway. A release gives the param back without counting
- * an attempt; a nack (a failure to retry) and an abandoned lease count one.
+ * A claim records the holder (a random token, host, pid); the minion renews
+ * it while the task runs. A claim is abandoned when no renewal of it has
+ * been seen for a whole lease, timed on the reader's own monotonic clock:
+ * hosts' clocks may differ by any amount without a live claim ever being
+ * taken for dead. An abandoned claim is taken by the next minion that finds
+ * nothing else to do, or within a second anyway. A release gives the param
+ * back without counting an attempt; a nack (a failure to retry) and an
+ * abandoned claim count one.
+ *
+ * A minion with several free slots claims several params in one visit.
  *
  * @module
  */
@@ -20,14 +25,23 @@ import type { SweepStore, Transaction } from "./store.ts";
 export interface QueueOptions {
   /** Lease of a claim, in ms. */
   leaseMs: number;
+  /** Params the minion runs at once: one visit claims up to what is free. */
+  concurrency?: number;
   /** Receives warnings (a torn record repaired, a lease lost). */
   warn: (message: string) => void;
 }
 
 /** Longest sleep between looks at a sweep whose params are all held. */
 const MAX_POLL_MS = 500;
-/** How often claims are checked for expired leases while todo params remain. */
+/** How often claims are checked for abandoned ones while todo params remain. */
 const EXPIRY_SCAN_MS = 1000;
+
+/** What this process last saw of a claim, and since when (monotonic ms). */
+interface Sighting {
+  owner: string;
+  renewals: number;
+  since: number;
+}
 
 function hostname(): string {
   try {
@@ -42,9 +56,16 @@ function randomToken(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+interface Claimed {
+  id: number;
+  owner: string;
+  text: string;
+  attempt: number;
+}
+
 type Picked =
-  | { claimed: true; id: number; owner: string; text: string; attempt: number }
-  | { claimed: false; waiting: boolean };
+  | { claimed: Claimed[] }
+  | { claimed: undefined; waiting: boolean };
 
 /** Reasons are kept short: the journal is read by every minion. */
 const MAX_REASON = 2000;
@@ -55,12 +76,48 @@ const MAX_REASON = 2000;
  */
 export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
   const { leaseMs, warn } = options;
+  const concurrency = Math.max(1, options.concurrency ?? 1);
   const host = hostname();
   const token = randomToken();
   let counter = 0;
   /** Claims this queue holds: owner token → param id. */
   const held = new Map<string, number>();
-  let lastScan = 0;
+  /** Claimed in a visit but not handed out yet. */
+  const ready: Delivery[] = [];
+  /** Other minions' claims, as last seen. */
+  const sightings = new Map<number, Sighting>();
+  let lastScan = -Infinity;
+
+  /**
+   * The first claim of another minion that has not moved for a whole lease
+   * on this process's clock, if any. Claims seen for the first time are
+   * timed from now: a minion joining late waits one lease before it takes
+   * over a claim, however old the claim looks.
+   */
+  const abandoned = (tx: Transaction): number | undefined => {
+    const now = performance.now();
+    let found: number | undefined;
+    for (const [id, claim] of tx.state.claims) {
+      if (held.has(claim.owner)) continue;
+      const seen = sightings.get(id);
+      if (
+        !seen || seen.owner !== claim.owner ||
+        seen.renewals !== claim.renewals
+      ) {
+        sightings.set(id, {
+          owner: claim.owner,
+          renewals: claim.renewals,
+          since: now,
+        });
+      } else if (found === undefined && now - seen.since > leaseMs) {
+        found = id;
+      }
+    }
+    for (const id of sightings.keys()) {
+      if (!tx.state.claims.has(id)) sightings.delete(id);
+    }
+    return found;
+  };
 
   const deliver = (
     id: number,
@@ -126,59 +183,73 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
     };
   };
 
+  /** Appends a claim of param `id` for this queue. */
+  const claim = (tx: Transaction, id: number): Claimed => {
+    const owner = `${token}.${++counter}`;
+    tx.append("c", id, {
+      o: owner,
+      h: host,
+      p: Deno.pid,
+      x: tx.now + leaseMs,
+      w: tx.now,
+    });
+    sightings.delete(id);
+    return {
+      id,
+      owner,
+      text: tx.state.texts[id]!,
+      attempt: tx.state.attempts[id]! + 1,
+    };
+  };
+
   return {
     name: "execo",
     redelivers: true,
     renewEveryMs: Math.max(1, Math.floor(leaseMs / 3)),
     async next(signal): Promise<Delivery | undefined> {
+      const buffered = ready.shift();
+      if (buffered) return buffered;
       let wait = 50;
       while (!signal.aborted) {
+        const want = Math.max(1, concurrency - held.size);
         const picked = await store.transact((tx): Picked => {
-          const { state, now } = tx;
-          let id: number | undefined;
-          if (now - lastScan >= EXPIRY_SCAN_MS) {
-            lastScan = now;
-            id = state.expiredClaim(now);
+          const { state } = tx;
+          const claimed: Claimed[] = [];
+          const mono = performance.now();
+          if (mono - lastScan >= EXPIRY_SCAN_MS) {
+            lastScan = mono;
+            const id = abandoned(tx);
+            if (id !== undefined) claimed.push(claim(tx, id));
           }
-          id ??= state.nextTodo() ?? state.expiredClaim(now);
-          if (id === undefined) {
-            // Drained once nothing is held by anyone but this queue.
-            let others = 0;
-            for (const claim of state.claims.values()) {
-              if (!held.has(claim.owner)) others++;
-            }
-            return { claimed: false, waiting: others > 0 };
+          while (claimed.length < want) {
+            const id = state.nextTodo();
+            if (id === undefined) break;
+            claimed.push(claim(tx, id));
           }
-          const owner = `${token}.${++counter}`;
-          tx.append("c", id, {
-            o: owner,
-            h: host,
-            p: Deno.pid,
-            x: now + leaseMs,
-            w: now,
-          });
-          return {
-            claimed: true,
-            id,
-            owner,
-            text: state.texts[id]!,
-            attempt: state.attempts[id]! + 1,
-          };
+          if (claimed.length === 0 && mono !== lastScan) {
+            lastScan = mono;
+            const id = abandoned(tx);
+            if (id !== undefined) claimed.push(claim(tx, id));
+          }
+          if (claimed.length > 0) return { claimed };
+          // Drained once nothing is held by anyone but this queue.
+          let others = 0;
+          for (const held_ of state.claims.values()) {
+            if (!held.has(held_.owner)) others++;
+          }
+          return { claimed: undefined, waiting: others > 0 };
         }, { signal });
         if (picked === undefined) return undefined;
         if (picked.claimed) {
-          held.set(picked.owner, picked.id);
-          const delivery = deliver(
-            picked.id,
-            picked.owner,
-            picked.text,
-            picked.attempt,
-          );
+          for (const one of picked.claimed) {
+            held.set(one.owner, one.id);
+            ready.push(deliver(one.id, one.owner, one.text, one.attempt));
+          }
           if (signal.aborted) {
-            await delivery.release();
+            for (const delivery of ready.splice(0)) await delivery.release();
             return undefined;
           }
-          return delivery;
+          return ready.shift();
         }
         if (!picked.waiting) return undefined;
         await sleep(wait / 2 + Math.random() * wait / 2, signal);
@@ -190,6 +261,7 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
       return Promise.resolve(store.state.counts.todo);
     },
     async close() {
+      ready.length = 0;
       try {
         if (held.size > 0) {
           const owners = [...held];

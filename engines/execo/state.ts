@@ -4,6 +4,13 @@
  * Lookups, claims and settlements cost O(1) whatever the sweep size; only
  * the params currently claimed are ever scanned.
  *
+ * Params are grouped in shards of {@linkcode SHARD_SIZE} consecutive ids,
+ * and a shard's params are loaded only when needed: when a record names one
+ * of them, or when the queue looks for params to do. So a minion joining a
+ * sweep of a million params reads a few shards, not the whole sweep. Until
+ * its shard is loaded a param's status is {@linkcode UNKNOWN}; the counts,
+ * per shard and in all, and the claims are always known in full.
+ *
  * @module
  */
 
@@ -17,9 +24,14 @@ export const CLAIMED = 1;
 export const DONE = 2;
 /** Failed for good. */
 export const FAILED = 3;
+/** Not known in this process yet: its shard is not loaded. */
+export const UNKNOWN = 4;
 
 /** The status codes, by name. */
 export const STATUS_NAMES = ["todo", "in-progress", "done", "failed"] as const;
+
+/** Params in one shard. */
+export const SHARD_SIZE = 4096;
 
 /** Who holds a claimed param, and until when. */
 export interface Claim {
@@ -29,10 +41,15 @@ export interface Claim {
   host: string;
   /** The holder's process id. */
   pid: number;
-  /** When the lease runs out, in ms since the epoch. */
+  /** When the lease runs out, in ms since the epoch, on the holder's clock. */
   expires: number;
-  /** When it was claimed, in ms since the epoch. */
+  /** When it was claimed, in ms since the epoch, on the holder's clock. */
   since: number;
+  /**
+   * Renewals applied since the claim: a claim whose renewals stop moving
+   * for a whole lease, timed on the reader's own clock, is abandoned.
+   */
+  renewals: number;
 }
 
 /** Why a param failed. */
@@ -75,6 +92,27 @@ export interface Counts {
   failed: number;
 }
 
+/** The params of one shard, as its file holds them. */
+export interface ShardContent {
+  /** Canonical JSON of each param, from the shard's first id on. */
+  texts: string[];
+  /** States of the params that are not plain todo, by id. */
+  states: Map<number, ParamState>;
+}
+
+/** Reads a shard that is not loaded yet (throws when it cannot). */
+export type ShardLoader = (shard: number) => ShardContent;
+
+/** What a state starts from when it is not empty. */
+export interface StateSeed {
+  /** How many params the sweep holds. */
+  size: number;
+  /** Counts of each shard, in order. */
+  shards: Counts[];
+  /** Every claimed param's state, by id. */
+  claims: Map<number, ParamState>;
+}
+
 interface OwnerBody {
   o?: string;
   w?: number;
@@ -97,74 +135,164 @@ export class StateError extends Error {
   }
 }
 
+const emptyCounts = (): Counts => ({ todo: 0, claimed: 0, done: 0, failed: 0 });
+
+/** The shard that param `id` belongs to. */
+export const shardOf = (id: number): number => Math.floor(id / SHARD_SIZE);
+
 /** The in-memory index of one sweep. */
 export class SweepState {
-  /** Canonical JSON text of each param, by id. */
+  /** Canonical JSON text of each param, by id ("" until loaded). */
   readonly texts: string[] = [];
-  /** Status of each param, by id. */
+  /** Status of each param, by id ({@linkcode UNKNOWN} until loaded). */
   readonly status: number[] = [];
-  /** Attempts finished or abandoned, by id. */
+  /** Attempts finished or abandoned, by id (0 until loaded). */
   readonly attempts: number[] = [];
-  /** Param id by canonical text. */
+  /** Param id by canonical text, for the loaded shards. */
   readonly ids = new Map<string, number>();
-  /** Claims, by param id: only params currently claimed. */
+  /** Claims, by param id: every param currently claimed. */
   readonly claims = new Map<number, Claim>();
-  /** Failures, by param id: only params currently failed. */
+  /** Failures, by param id: the failed params of the loaded shards. */
   readonly failures = new Map<number, Failure>();
-  /** Counts by status. */
-  readonly counts: Counts = { todo: 0, claimed: 0, done: 0, failed: 0 };
-  // Candidates for the next claim, in order; entries that left todo are
-  // skipped lazily, so a claim never searches the sweep.
-  #queue: number[] = [];
-  #head = 0;
+  /** Counts by status, over the whole sweep. */
+  readonly counts: Counts = emptyCounts();
+  /** Counts by status of each shard. */
+  readonly shardCounts: Counts[] = [];
+  /** Whether each shard is loaded. */
+  readonly loaded: boolean[] = [];
+  /**
+   * Where in the journal the last record that changed each shard ends (-1
+   * when none did since this state was seeded): a snapshot may reuse the
+   * file of a shard that nothing changed since.
+   */
+  readonly touched: number[] = [];
+  /** Reads shards on demand; without one, every shard must be loaded. */
+  loader: ShardLoader | undefined;
+  // Candidates for the next claim, by shard, in order; entries that left
+  // todo are skipped lazily, so a claim never searches the sweep.
+  #queues: { ids: number[]; head: number }[] = [];
+  // Shards before this one hold nothing to do.
+  #scan = 0;
+  // Journal offset of the record being applied, for `touched`.
+  #at = -1;
+
+  /**
+   * A state seeded from a snapshot's index: sizes, counts and claims are
+   * known, params are loaded shard by shard through `loader`.
+   */
+  static seeded(seed: StateSeed, loader: ShardLoader): SweepState {
+    const state = new SweepState();
+    state.loader = loader;
+    const { size } = seed;
+    state.texts.length = size;
+    state.texts.fill("");
+    state.status.length = size;
+    state.status.fill(UNKNOWN);
+    state.attempts.length = size;
+    state.attempts.fill(0);
+    for (const counts of seed.shards) {
+      state.shardCounts.push({ ...counts });
+      state.#queues.push({ ids: [], head: 0 });
+      state.loaded.push(false);
+      state.touched.push(-1);
+      for (const key of COUNT_KEYS) state.counts[key] += counts[key];
+    }
+    if (state.shardCounts.length !== Math.ceil(size / SHARD_SIZE)) {
+      throw new StateError(
+        `${state.shardCounts.length} shards cannot hold ${size} params`,
+      );
+    }
+    for (const [id, param] of seed.claims) {
+      if (id >= size || param.st !== CLAIMED) {
+        throw new StateError(`the claim of param ${id} does not fit the sweep`);
+      }
+      state.attempts[id] = param.a;
+      state.claims.set(id, claimOf(param));
+    }
+    return state;
+  }
 
   /** How many params the sweep holds. */
   get size(): number {
     return this.texts.length;
   }
 
-  /** The id of the first param still to do, or undefined. */
-  nextTodo(): number | undefined {
-    while (this.#head < this.#queue.length) {
-      const id = this.#queue[this.#head]!;
-      if (this.status[id] === TODO) return id;
-      this.#head++;
+  /** Loads every shard (for listings and snapshots of the whole sweep). */
+  loadAll(): void {
+    for (let shard = 0; shard < this.loaded.length; shard++) {
+      this.#ensure(shard);
     }
-    if (this.#head > 0) {
-      this.#queue = [];
-      this.#head = 0;
+  }
+
+  /** Loads the shard of param `id` if it is not loaded yet. */
+  load(id: number): void {
+    this.#ensure(shardOf(id));
+  }
+
+  /**
+   * The id of the first param still to do, or undefined: from the first
+   * shard that has one (loading it if needed), in the order its params
+   * were added or came back.
+   */
+  nextTodo(): number | undefined {
+    for (; this.#scan < this.shardCounts.length; this.#scan++) {
+      if (this.shardCounts[this.#scan]!.todo === 0) continue;
+      this.#ensure(this.#scan);
+      const queue = this.#queues[this.#scan]!;
+      while (queue.head < queue.ids.length) {
+        const id = queue.ids[queue.head]!;
+        if (this.status[id] === TODO) return id;
+        queue.head++;
+      }
+      throw new StateError(
+        `shard ${this.#scan} counts params to do but has none`,
+      );
     }
     return undefined;
   }
 
   /** Ids of params still to do, in the order they would be claimed. */
   *todoIds(): Generator<number> {
-    const seen = new Set<number>();
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const id = this.#queue[i]!;
-      if (this.status[id] === TODO && !seen.has(id)) {
-        seen.add(id);
-        yield id;
+    this.loadAll();
+    for (const queue of this.#queues) {
+      const seen = new Set<number>();
+      for (let i = queue.head; i < queue.ids.length; i++) {
+        const id = queue.ids[i]!;
+        if (this.status[id] === TODO && !seen.has(id)) {
+          seen.add(id);
+          yield id;
+        }
       }
     }
   }
 
-  /** The first claim whose lease ran out before `now`, if any. */
-  expiredClaim(now: number): number | undefined {
-    for (const [id, claim] of this.claims) {
-      if (claim.expires < now) return id;
-    }
-    return undefined;
+  /**
+   * Applies records read from the journal; `end` is where they end in it
+   * (for `touched`). Unknown ids and stale owners are ignored.
+   */
+  applyAll(records: readonly LogRecord[], end: number): void {
+    for (const record of records) this.apply(record, end);
   }
 
-  /** Applies one record. Unknown ids and stale owners are ignored. */
-  apply(record: LogRecord): void {
+  /**
+   * Applies one record, which ends at journal offset `end` (-1 when it is
+   * not in the journal: a snapshot's or a new sweep's). Unknown ids and
+   * stale owners are ignored.
+   */
+  apply(record: LogRecord, end = -1): void {
+    this.#at = end;
     const { type, id } = record;
     if (type === "a") return this.#add(id, record.body);
-    if (type === "h" || type === "z") return;
+    if (!(type in CHANGES)) {
+      if (type in IGNORED) return;
+      throw new StateError(`unknown record type '${type}'`);
+    }
     if (id >= this.texts.length) {
       throw new StateError(`a '${type}' record names param ${id}, unknown`);
     }
+    const shard = shardOf(id);
+    this.#ensure(shard);
+    this.touched[shard] = this.#at;
     const body = JSON.parse(record.body) as OwnerBody & ParamState;
     const status = this.status[id]!;
     const claim = this.claims.get(id);
@@ -173,16 +301,13 @@ export class SweepState {
       case "c": // claim: a claim still held counts as abandoned
         if (status === CLAIMED) this.attempts[id]!++;
         this.#set(id, CLAIMED);
-        this.claims.set(id, {
-          owner: body.o ?? "",
-          host: body.h ?? "",
-          pid: body.p ?? 0,
-          expires: body.x ?? 0,
-          since: body.w ?? 0,
-        });
+        this.claims.set(id, claimOf(body));
         return;
       case "e": // extend the lease
-        if (mine) claim!.expires = body.x ?? claim!.expires;
+        if (mine) {
+          claim!.expires = body.x ?? claim!.expires;
+          claim!.renewals++;
+        }
         return;
       case "r": // released: not an attempt
         if (mine) this.#set(id, TODO);
@@ -205,29 +330,12 @@ export class SweepState {
         this.failures.set(id, { reason: body.e ?? "", time: body.w ?? 0 });
         return;
       case "s": // whole state (snapshots, resets, imports)
-        if (![TODO, CLAIMED, DONE, FAILED].includes(body.st)) {
-          throw new StateError(`a state record has status ${body.st}`);
-        }
-        this.attempts[id] = body.a ?? 0;
-        this.#set(id, body.st);
-        if (body.st === CLAIMED) {
-          this.claims.set(id, {
-            owner: body.o ?? "",
-            host: body.h ?? "",
-            pid: body.p ?? 0,
-            expires: body.x ?? 0,
-            since: body.w ?? 0,
-          });
-        } else if (body.st === FAILED) {
-          this.failures.set(id, { reason: body.e ?? "", time: body.w ?? 0 });
-        }
+        this.#setState(id, body);
         return;
-      default:
-        throw new StateError(`unknown record type '${type}'`);
     }
   }
 
-  /** The whole state of param `id`, for snapshots. */
+  /** The whole state of param `id`, for snapshots (its shard is loaded). */
   paramState(id: number): ParamState {
     const st = this.status[id]!;
     const state: ParamState = { st, a: this.attempts[id]! };
@@ -248,18 +356,98 @@ export class SweepState {
     return state;
   }
 
+  /** The state a claimed param had in a snapshot, known without its shard. */
+  claimState(id: number): ParamState {
+    const claim = this.claims.get(id)!;
+    return {
+      st: CLAIMED,
+      a: this.attempts[id]!,
+      o: claim.owner,
+      h: claim.host,
+      p: claim.pid,
+      x: claim.expires,
+      w: claim.since,
+    };
+  }
+
+  #ensure(shard: number): void {
+    if (this.loaded[shard]) return;
+    if (!this.loader) throw new StateError(`shard ${shard} is not loaded`);
+    const content = this.loader(shard);
+    const first = shard * SHARD_SIZE;
+    const expected = Math.min(SHARD_SIZE, this.texts.length - first);
+    if (content.texts.length !== expected) {
+      throw new StateError(
+        `shard ${shard} holds ${content.texts.length} params where ${expected} were expected`,
+      );
+    }
+    const counts = emptyCounts();
+    for (let i = 0; i < content.texts.length; i++) {
+      const id = first + i;
+      const text = content.texts[i]!;
+      const param = content.states.get(id);
+      const st = param?.st ?? TODO;
+      this.texts[id] = text;
+      this.ids.set(text, id);
+      this.status[id] = st;
+      this.attempts[id] = param?.a ?? 0;
+      counts[COUNT_KEYS[st]!]++;
+      if (st === TODO) this.#queues[shard]!.ids.push(id);
+      if (st === FAILED) {
+        this.failures.set(id, { reason: param!.e ?? "", time: param!.w ?? 0 });
+      }
+      if (st === CLAIMED && !this.claims.has(id)) {
+        throw new StateError(
+          `param ${id} is claimed in its shard, not in the index`,
+        );
+      }
+    }
+    const known = this.shardCounts[shard]!;
+    if (COUNT_KEYS.some((key) => known[key] !== counts[key])) {
+      throw new StateError(
+        `shard ${shard} holds other counts than the snapshot's index says`,
+      );
+    }
+    this.loaded[shard] = true;
+  }
+
+  #setState(id: number, body: ParamState): void {
+    if (![TODO, CLAIMED, DONE, FAILED].includes(body.st)) {
+      throw new StateError(`a state record has status ${body.st}`);
+    }
+    this.attempts[id] = body.a ?? 0;
+    this.#set(id, body.st);
+    if (body.st === CLAIMED) {
+      this.claims.set(id, claimOf(body));
+    } else if (body.st === FAILED) {
+      this.failures.set(id, { reason: body.e ?? "", time: body.w ?? 0 });
+    }
+  }
+
   #add(id: number, text: string): void {
     if (id !== this.texts.length) {
       throw new StateError(
         `an add record has id ${id}, expected ${this.texts.length}`,
       );
     }
+    const shard = shardOf(id);
+    if (shard === this.loaded.length) {
+      this.shardCounts.push(emptyCounts());
+      this.#queues.push({ ids: [], head: 0 });
+      this.loaded.push(true);
+      this.touched.push(-1);
+    } else {
+      this.#ensure(shard);
+    }
+    this.touched[shard] = this.#at;
     this.texts.push(text);
     this.status.push(TODO);
     this.attempts.push(0);
     this.ids.set(text, id);
     this.counts.todo++;
-    this.#queue.push(id);
+    this.shardCounts[shard]!.todo++;
+    this.#queues[shard]!.ids.push(id);
+    if (shard < this.#scan) this.#scan = shard;
   }
 
   #set(id: number, next: number): void {
@@ -267,19 +455,41 @@ export class SweepState {
     if (previous === CLAIMED && next !== CLAIMED) this.claims.delete(id);
     if (previous === FAILED && next !== FAILED) this.failures.delete(id);
     if (previous === next) return;
+    const index = shardOf(id);
+    const shard = this.shardCounts[index]!;
     this.counts[COUNT_KEYS[previous]!]--;
     this.counts[COUNT_KEYS[next]!]++;
+    shard[COUNT_KEYS[previous]!]--;
+    shard[COUNT_KEYS[next]!]++;
     this.status[id] = next;
     if (next === TODO) {
-      this.#queue.push(id);
+      const queue = this.#queues[index]!;
+      queue.ids.push(id);
+      if (index < this.#scan) this.#scan = index;
       // Keep the candidate list from growing without bound.
-      if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
+      if (queue.head > 1024 && queue.head * 2 > queue.ids.length) {
+        queue.ids = queue.ids.slice(queue.head);
+        queue.head = 0;
       }
     }
   }
 }
+
+function claimOf(body: OwnerBody): Claim {
+  return {
+    owner: body.o ?? "",
+    host: body.h ?? "",
+    pid: body.p ?? 0,
+    expires: body.x ?? 0,
+    since: body.w ?? 0,
+    renewals: 0,
+  };
+}
+
+/** Record types that change a param. */
+const CHANGES = { c: 1, e: 1, r: 1, n: 1, d: 1, f: 1, s: 1 };
+/** Record types that carry no param change: header, end, compaction. */
+const IGNORED = { h: 1, z: 1, g: 1, k: 1 };
 
 const COUNT_KEYS: readonly (keyof Counts)[] = [
   "todo",

@@ -1,51 +1,74 @@
 /**
- * A sweep on disk: a snapshot of the whole state plus an append-only journal
- * of what happened since, both in the record format of `log.ts`.
+ * A sweep on disk, seen from one process: a journal that is only ever
+ * appended to, and snapshots that let a process start from a recent state
+ * instead of the whole journal (see `files.ts` for the names, `snapshot.ts`
+ * for their format).
  *
- * - `minionize.journal`: a header naming the generation, then records. It
- *   is the lock (`flock`) and is never renamed, so every process locks the
- *   same file.
- * - `minionize.snapshot.G`: the state at the start of generation G, written
- *   to a temporary name, synced and renamed.
+ * Every change is a transaction: catch up with the journal (first without
+ * the lock, then the few bytes that came meanwhile under it), decide, append
+ * the records at the end and let go. Nothing written is ever cut, reset or
+ * overwritten:
  *
- * Every operation takes the lock, reads the journal bytes it has not seen
- * yet (its offset is kept), appends its records and lets go: the cost
- * depends on what happened since its last visit, not on the sweep size. When
- * the journal outgrows the snapshot, the lock holder writes snapshot G+1 and
- * resets the journal to a header for G+1; others notice the new generation
- * and reload. A crash at any point leaves a state the next opener repairs.
+ * - a record torn by a crash is voided by a skip record written after it;
+ * - a snapshot is written after the transaction that announced it, from
+ *   the state as of that point, by the process that announced it; other
+ *   processes keep their state and go on reading the journal;
+ * - invalid bytes that no skip record voids, a header that does not read,
+ *   or a journal shorter than its snapshot says: the sweep is refused with
+ *   the byte at fault, and no file is changed.
+ *
+ * On a shared filesystem (see `fs_profile.ts`) a writer also takes the lock
+ * mark, reads the journal past client caches, and syncs each write before
+ * letting go, so that what one host wrote under the lock is what the next
+ * one reads under it.
  *
  * @module
  */
 
+import type { Env } from "../../core/contracts.ts";
 import {
+  checkDirectory,
   concat,
-  HEADER_LENGTH,
-  headerRecord,
-  JOURNAL,
-  openJournal,
+  INDEX_PREFIX,
+  LOCK_MARK,
+  LOG,
+  LOG_HEADER_BODY,
+  LOG_HEADER_LENGTH,
+  logHeader,
+  OLD_JOURNAL,
   path,
-  readAll,
-  readHeader,
-  SNAPSHOT_PREFIX,
-  snapshotGenerations,
   SweepError,
-  syncDirectory,
-  writeAll,
 } from "./files.ts";
-import { encodeRecord, type LogRecord, scanRecords } from "./log.ts";
+import { type FsProfile, fsProfile } from "./fs_profile.ts";
+import { Journal } from "./journal.ts";
+import { withLock } from "./lock.ts";
+import {
+  encodeRecord,
+  type LogRecord,
+  scanRecords,
+  skipRecord,
+} from "./log.ts";
+import {
+  indexGenerations,
+  newestIndex,
+  readShard,
+  removeStale,
+  type SnapshotIndex,
+  writeSnapshot,
+} from "./snapshot.ts";
+import { type ParamState, StateError, SweepState } from "./state.ts";
 
-export { JOURNAL, SNAPSHOT_PREFIX, SweepError } from "./files.ts";
+export { LOG, SweepError } from "./files.ts";
 export type { SweepProblem } from "./files.ts";
-import { sleep, withLock } from "./lock.ts";
-import { type ParamState, StateError, SweepState, TODO } from "./state.ts";
 
-/** How long a snapshot named by the journal may take to show up, in ms. */
-const SNAPSHOT_WAIT_MS = 60_000;
 /** Longest time an acknowledged record waits to be synced to disk, in ms. */
 const SYNC_INTERVAL_MS = 1000;
-/** The journal is compacted once it is larger than this and the snapshot. */
-const COMPACT_MIN_BYTES = 1 << 20;
+/** A snapshot is written once the journal has grown this much past one. */
+const COMPACT_BYTES = 1 << 20;
+/** How long a snapshot announced by another process is waited for, in ms. */
+const ANNOUNCED_WAIT_MS = 60_000;
+/** Snapshot generations kept, for processes slow to catch up. */
+const KEEP_GENERATIONS = 3;
 
 /** What a transaction can do while it holds the lock. */
 export interface Transaction {
@@ -65,6 +88,16 @@ export interface TransactOptions {
   sync?: boolean;
 }
 
+/** How a store is opened. */
+export interface StoreOptions {
+  /** Where `EXECO_SHARED` is read. @default {no variables} */
+  env?: Env;
+  /** Told when bytes torn by a crash are voided. */
+  onRepair?: (bytes: number) => void;
+  /** Told what the user should know once: locks, clocks, full disks. */
+  warn?: (message: string) => void;
+}
+
 /** The first state of a new sweep. */
 export interface InitialState {
   /** Canonical JSON of each param, in order (id = index). */
@@ -73,44 +106,59 @@ export interface InitialState {
   states?: Map<number, ParamState>;
 }
 
-/**
- * The journal names a snapshot this process cannot see: a lagging NFS
- * directory cache, or a snapshot lost. Retried out of the lock for a while.
- */
-class NotVisibleYet extends Error {}
+/** A sweep read without writing anything. */
+export interface SweepView {
+  /** The state, every shard loaded. */
+  state: SweepState;
+  /** Bytes at the journal's end that a crash tore (a minion voids them). */
+  torn: number;
+}
 
-function exists(file: string): boolean {
-  try {
-    Deno.statSync(file);
-    return true;
-  } catch {
-    return false;
-  }
+/** The announced snapshot this process waits for, or must write. */
+interface Announcement {
+  generation: number;
+  seenAt: number;
 }
 
 /** An open sweep, seen from one process. */
 export class SweepStore {
   /** The sweep's directory. */
   readonly dir: string;
-  /** Told when a torn record is cut off the journal. */
+  /** How the filesystem is used. */
+  readonly profile: FsProfile;
+  /** Told when bytes torn by a crash are voided. */
   onRepair: ((bytes: number) => void) | undefined;
-  /**
-   * How long a snapshot named by the journal may take to show up before the
-   * sweep is declared damaged, in ms (NFS directory caches lag).
-   */
-  snapshotWaitMs: number = SNAPSHOT_WAIT_MS;
-  #file: Deno.FsFile;
+  #warn: (message: string) => void;
+  #warned = new Set<string>();
+  #journal: Journal;
+  #readOnly: boolean;
   #state = new SweepState();
-  #generation = -1;
   #offset = 0;
-  #snapshotBytes = 0;
+  /** The newest snapshot known whose records are all applied here. */
+  #index: SnapshotIndex | undefined;
+  /** The snapshot this state was seeded from (its shards load from it). */
+  #seed: SnapshotIndex | undefined;
+  #announced: Announcement | undefined;
+  #stale = false;
+  #busy: Promise<unknown> = Promise.resolve();
   #unsynced = false;
   #lastSync = 0;
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  #clockChecked = false;
 
-  private constructor(dir: string, file: Deno.FsFile) {
+  private constructor(
+    dir: string,
+    journal: Journal,
+    profile: FsProfile,
+    readOnly: boolean,
+    options: StoreOptions,
+  ) {
     this.dir = dir;
-    this.#file = file;
+    this.#journal = journal;
+    this.profile = profile;
+    this.#readOnly = readOnly;
+    this.onRepair = options.onRepair;
+    this.#warn = options.warn ?? (() => {});
   }
 
   /** The state as of the last transaction (read it inside one to be current). */
@@ -120,105 +168,378 @@ export class SweepStore {
 
   /** The journal's path. */
   get journalPath(): string {
-    return path(this.dir, JOURNAL);
+    return path(this.dir, LOG);
+  }
+
+  /** The journal offset this process has read up to. */
+  get offset(): number {
+    return this.#offset;
   }
 
   /**
-   * Opens the sweep in `dir` and loads it.
+   * Opens the sweep in `dir` for reading and writing, and voids a record
+   * torn by a crash at the journal's end.
    *
    * @throws {SweepError} when `dir` is missing, holds no sweep or is damaged
-   * beyond repair (nothing is changed then)
+   * (nothing is changed then)
    */
   static async open(
     dir: string,
-    options: { onRepair?: (bytes: number) => void; snapshotWaitMs?: number } =
-      {},
+    options: StoreOptions = {},
   ): Promise<SweepStore> {
-    const file = await openJournal(dir, false);
-    const store = new SweepStore(dir, file);
-    store.onRepair = options.onRepair;
-    store.snapshotWaitMs = options.snapshotWaitMs ?? SNAPSHOT_WAIT_MS;
+    const store = await SweepStore.#open(dir, options, false);
     try {
       await store.transact(() => {});
     } catch (error) {
-      file.close();
+      store.close();
       throw error;
     }
     return store;
   }
 
   /**
-   * Opens the sweep in `dir`, creating it from `initial()` when the
-   * directory holds none yet. `initial` runs under the lock, so that of
-   * several processes starting at once exactly one creates the sweep.
+   * Reads the sweep in `dir` without writing anything, nor taking any lock:
+   * what a reader sees is a prefix of what writers wrote. Works on a
+   * read-only mount.
    *
-   * @returns the store, and whether this call created it
-   * @throws {SweepError} when `dir` is missing or damaged
+   * @throws {SweepError} when `dir` is missing, holds no sweep or is damaged
    */
-  static async openOrCreate(
+  static async view(
     dir: string,
-    initial: () => InitialState,
-    options: { onRepair?: (bytes: number) => void } = {},
-  ): Promise<{ store: SweepStore; created: boolean }> {
-    const file = await openJournal(dir, true);
-    const store = new SweepStore(dir, file);
-    store.onRepair = options.onRepair;
-    let created = false;
+    options: StoreOptions = {},
+  ): Promise<SweepView> {
+    const store = await SweepStore.#open(dir, options, true);
     try {
-      await withLock(file, () => {
-        if (
-          file.statSync().size === 0 && snapshotGenerations(dir).length === 0
-        ) {
-          store.#writeSnapshot(1, initial());
-          file.truncateSync(0);
-          file.seekSync(0, Deno.SeekMode.Start);
-          writeAll(file, headerRecord(1));
-          file.syncDataSync();
-          created = true;
-        }
-      }, { what: path(dir, JOURNAL) });
-      await store.transact(() => {});
+      const torn = store.#catchUp(false);
+      store.#state.loadAll();
+      return { state: store.#state, torn };
+    } finally {
+      store.close();
+    }
+  }
+
+  static async #open(
+    dir: string,
+    options: StoreOptions,
+    readOnly: boolean,
+  ): Promise<SweepStore> {
+    await checkDirectory(dir);
+    const profile = fsProfile(dir, options.env);
+    const log = path(dir, LOG);
+    let journal: Journal;
+    try {
+      journal = await Journal.open(log, { readOnly, fresh: profile.shared });
     } catch (error) {
-      file.close();
+      if (error instanceof SweepError && error.problem === "not-a-sweep") {
+        throw new SweepError(
+          "not-a-sweep",
+          `${dir} holds no sweep (no ${LOG}, and no 'sweeps' file of execo)`,
+        );
+      }
       throw error;
     }
-    return { store, created };
+    const store = new SweepStore(dir, journal, profile, readOnly, options);
+    try {
+      store.#join();
+    } catch (error) {
+      journal.close();
+      throw store.#explain(error);
+    }
+    return store;
+  }
+
+  /**
+   * Creates a sweep in `dir` from `initial()`, unless the directory holds
+   * one already. `initial` runs under the lock, so that of several processes
+   * starting at once exactly one creates it.
+   *
+   * @returns the store, and whether this call created the sweep
+   * @throws {SweepError} when `dir` is missing or cannot be written
+   */
+  static async create(
+    dir: string,
+    initial: () => InitialState,
+    options: StoreOptions = {},
+  ): Promise<{ store: SweepStore; created: boolean }> {
+    await checkDirectory(dir);
+    const profile = fsProfile(dir, options.env);
+    const journal = await Journal.open(path(dir, LOG), {
+      create: true,
+      fresh: profile.shared,
+    });
+    let created = false;
+    try {
+      await withLock(journal.file, () => {
+        if (journal.read(0, 1).length > 0) return;
+        if (indexGenerations(dir).length > 0) {
+          throw new SweepError(
+            "corrupt",
+            `${
+              path(dir, LOG)
+            } is empty but ${dir} holds ${INDEX_PREFIX}* files: if 'minionize sweep create' was interrupted, remove the directory and create the sweep again; otherwise restore ${LOG} from a copy`,
+          );
+        }
+        const state = new SweepState();
+        const { texts, states } = initial();
+        texts.forEach((text, id) => state.apply({ type: "a", id, body: text }));
+        for (const [id, param] of states ?? []) {
+          state.apply({ type: "s", id, body: JSON.stringify(param) });
+        }
+        // The snapshot first: a journal with a header always has one.
+        writeSnapshot(dir, 1, LOG_HEADER_LENGTH, state);
+        journal.write(0, logHeader(), true);
+        created = true;
+      }, {
+        what: path(dir, LOG),
+        ...(profile.shared ? { mark: path(dir, LOCK_MARK) } : {}),
+      });
+    } finally {
+      journal.close();
+    }
+    return { store: await SweepStore.open(dir, options), created };
+  }
+
+  /** Reads the header and the newest snapshot, then the journal after it. */
+  #join(): void {
+    const head = this.#journal.read(0, LOG_HEADER_LENGTH);
+    if (head.length === 0) {
+      throw new SweepError(
+        indexGenerations(this.dir).length > 0 ? "corrupt" : "not-a-sweep",
+        indexGenerations(this.dir).length > 0
+          ? `${this.journalPath} is empty but snapshots exist: the journal was cut; restore it from a copy (if 'minionize sweep create' was interrupted, remove the directory and create the sweep again)`
+          : `${this.dir} holds no sweep (its ${LOG} is empty)`,
+      );
+    }
+    const header = scanRecords(head).records[0];
+    if (header?.type !== "h" || header.body !== LOG_HEADER_BODY) {
+      throw new SweepError(
+        "corrupt",
+        `${this.journalPath} is damaged at byte 0: its first ${LOG_HEADER_LENGTH} bytes are not the journal's header; restore the sweep from a copy`,
+      );
+    }
+    const index = newestIndex(this.dir);
+    if (!index) {
+      throw new SweepError(
+        "corrupt",
+        `${this.dir} holds no whole snapshot (${INDEX_PREFIX}*) beside its journal; restore the sweep from a copy`,
+      );
+    }
+    // The byte before what the snapshot covers ends a record: the journal
+    // holds at least what the snapshot says it covers. A client cache may
+    // not show it yet (the snapshot is newer than what it cached): ask again.
+    const ends = () => this.#journal.read(index.covers - 1, 1)[0] === 0x0a;
+    let whole = ends();
+    for (let wait = 0; !whole && wait < JOIN_WAIT_MS; wait += 100) {
+      if (this.profile.shared) this.#journal.refresh();
+      Atomics.wait(NAP, 0, 0, 100);
+      whole = ends();
+    }
+    if (!whole) {
+      throw new SweepError(
+        "corrupt",
+        `${this.journalPath} ends before byte ${index.covers}, which ${INDEX_PREFIX}${index.generation} covers: the journal was cut; restore it from a copy`,
+      );
+    }
+    this.#seedFrom(index);
+    this.#catchUp(false);
+  }
+
+  #seedFrom(index: SnapshotIndex): void {
+    this.#state = SweepState.seeded(
+      {
+        size: index.size,
+        shards: index.shards.map((shard) => shard.counts),
+        claims: index.claims,
+      },
+      (shard) => this.#loadShard(shard),
+    );
+    this.#seed = index;
+    this.#index = index;
+    this.#offset = index.covers;
+  }
+
+  /**
+   * A shard not loaded yet: no record read since the seed changed it, so
+   * any snapshot between the seed and what was read holds it as it is.
+   */
+  #loadShard(shard: number) {
+    const tried = new Set<number>();
+    for (const index of [this.#index, this.#seed]) {
+      if (!index || tried.has(index.generation)) continue;
+      tried.add(index.generation);
+      try {
+        return readShard(this.dir, index, shard);
+      } catch (error) {
+        if (!(error instanceof SweepError) || error.problem !== "not-a-sweep") {
+          throw error;
+        }
+      }
+    }
+    const newer = newestIndex(this.dir, this.#offset);
+    if (
+      newer && !tried.has(newer.generation) &&
+      newer.covers >= this.#seed!.covers
+    ) {
+      return readShard(this.dir, newer, shard);
+    }
+    throw new ShardGone(`shard ${shard} of ${this.dir} is gone`);
+  }
+
+  /**
+   * Reads and applies what the journal holds past this process's offset.
+   * Invalid bytes stop the reading; under the lock, a torn tail is voided
+   * (`repair`), and invalid bytes that valid records follow are damage.
+   *
+   * @returns how many torn bytes were found at the end (and not voided)
+   */
+  #catchUp(repair: boolean): number {
+    const torn = this.#read();
+    if (!repair || torn === undefined) return torn?.length ?? 0;
+    // We hold the lock, so no write is under way: a writer died mid-write.
+    // Void its bytes with a skip record after them; cut nothing.
+    const skip = skipRecord(torn, this.#offset);
+    this.#journal.write(
+      this.#offset + torn.length,
+      skip,
+      this.profile.syncEachWrite,
+    );
+    this.#offset += torn.length + skip.length;
+    this.onRepair?.(torn.length);
+    return 0;
+  }
+
+  /**
+   * Under the lock: catches up with every byte the server holds. On a
+   * shared filesystem the client is first made to drop its caches, and a
+   * read that ends short of the size the server reports is read again:
+   * writing after a stale view would write over another host's records.
+   *
+   * @throws {SweepError} when the client keeps hiding bytes
+   */
+  #catchUpLocked(): void {
+    if (!this.profile.shared) {
+      this.#catchUp(true);
+      return;
+    }
+    const started = performance.now();
+    while (true) {
+      if (!this.#journal.refresh()) {
+        this.#once(
+          "refresh",
+          `cannot set the mode of ${this.journalPath} (it belongs to another user), which is how minionize makes this host's filesystem client show what other hosts wrote: if minions run on several hosts, run them as the journal's owner`,
+        );
+        this.#catchUp(true);
+        return;
+      }
+      const size = this.#journal.size();
+      const torn = this.#read();
+      const seen = this.#offset + (torn?.length ?? 0);
+      if (seen >= size) break;
+      if (performance.now() - started > STALE_WAIT_MS) {
+        throw new SweepError(
+          "corrupt",
+          `the filesystem client of this host shows ${seen} bytes of ${this.journalPath} where its server holds ${size}, even after asking again: its caches hide what other hosts write, and writing now would write over it; turn its caching off (GlusterFS: 'gluster volume set VOLUME performance.stat-prefetch off' and the other performance.* caches, mount with attribute-timeout=0), then start the minions again; the sweep is intact`,
+        );
+      }
+      Atomics.wait(NAP, 0, 0, 2);
+    }
+    this.#catchUp(true);
+  }
+
+  /**
+   * Reads and applies the journal past this process's offset, up to the
+   * first invalid bytes. Returns the invalid bytes at the end (a torn tail,
+   * or a write under way when read without the lock), if any.
+   *
+   * @throws {SweepError} when valid records follow invalid bytes
+   */
+  #read(): Uint8Array | undefined {
+    const bytes = this.#journal.read(this.#offset);
+    if (bytes.length === 0) return undefined;
+    const scan = scanRecords(bytes, this.#offset);
+    this.#apply(scan.records, this.#offset + scan.consumed);
+    this.#offset += scan.consumed;
+    if (scan.invalidAt === undefined) return undefined;
+    if (scan.validAfterInvalid) {
+      throw new SweepError(
+        "corrupt",
+        `${this.journalPath} is damaged at byte ${this.#offset}: valid records follow bytes that are not a record and that no crash repair voided; restore the sweep from a copy`,
+      );
+    }
+    return bytes.slice(scan.consumed);
+  }
+
+  #apply(records: LogRecord[], end: number): void {
+    try {
+      for (const record of records) {
+        if (record.type === "g") this.#noteAnnouncement(record.id);
+        this.#state.apply(record, end);
+      }
+    } catch (error) {
+      this.#stale = true;
+      if (error instanceof StateError || error instanceof SyntaxError) {
+        throw new SweepError(
+          "corrupt",
+          `${this.journalPath} holds a record that does not fit the sweep (${error.message}); restore the sweep from a copy`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  #noteAnnouncement(generation: number): void {
+    if (generation > (this.#announced?.generation ?? 0)) {
+      this.#announced = { generation, seenAt: performance.now() };
+    }
   }
 
   /**
    * Runs `work` under the lock, with the state caught up, then writes what
-   * it appended. `work` must be synchronous. Resolves undefined when
-   * `options.signal` aborted before the lock was taken.
+   * it appended. `work` must be synchronous. Transactions of one process
+   * run one at a time. Resolves undefined when `options.signal` aborted
+   * before the lock was taken.
    *
-   * @throws {SweepError} when the sweep turns out damaged beyond repair
+   * @throws {SweepError} when the sweep turns out damaged, or a write fails
    */
-  async transact<T>(
+  transact<T>(
     work: (tx: Transaction) => T,
     options: TransactOptions = {},
   ): Promise<T | undefined> {
-    const deadline = Date.now() + this.snapshotWaitMs;
-    while (true) {
-      try {
-        return await this.#transact(work, options);
-      } catch (error) {
-        if (!(error instanceof NotVisibleYet)) throw error;
-        if (Date.now() > deadline) {
-          throw new SweepError("corrupt", error.message, { cause: error });
-        }
-        // Out of the lock: let the listing catch up, then look again.
-        await sleep(200, options.signal);
-        if (options.signal?.aborted) return undefined;
-      }
-    }
+    const run = this.#busy.then(() => this.#transact(work, options));
+    this.#busy = run.catch(() => {});
+    return run;
   }
 
   async #transact<T>(
     work: (tx: Transaction) => T,
     options: TransactOptions,
   ): Promise<T | undefined> {
+    if (this.#readOnly) throw new Error("a view of a sweep cannot write");
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#attempt(work, options);
+      } catch (error) {
+        // A process slow to catch up may find a shard file cleaned away:
+        // it starts again from the newest snapshot, once.
+        if (!(error instanceof ShardGone) || attempt > 0) {
+          throw this.#explain(error);
+        }
+        this.#stale = true;
+      }
+    }
+  }
+
+  async #attempt<T>(
+    work: (tx: Transaction) => T,
+    options: TransactOptions,
+  ): Promise<T | undefined> {
+    if (this.#stale) this.#rejoin();
+    this.#catchUp(false);
     let wrote = false;
-    const result = await withLock(this.#file, () => {
-      this.#catchUp();
+    let announce: number | undefined;
+    const result = await withLock(this.#journal.file, () => {
+      this.#catchUpLocked();
       const chunks: Uint8Array[] = [];
       let length = 0;
       const tx: Transaction = {
@@ -227,67 +548,184 @@ export class SweepStore {
         append: (type, id, body) => {
           const text = typeof body === "string" ? body : JSON.stringify(body);
           const line = encodeRecord(type, id, text);
-          this.#state.apply({ type, id, body: text });
           chunks.push(line);
           length += line.length;
+          this.#state.apply({ type, id, body: text }, this.#offset + length);
         },
       };
       let value: T;
       try {
         value = work(tx);
       } catch (error) {
-        if (length > 0) this.#generation = -1; // state ran ahead: reload
+        if (length > 0) this.#stale = true; // the state ran ahead: reload
         throw error;
       }
       if (length > 0) {
-        const bytes = chunks.length === 1 ? chunks[0]! : concat(chunks, length);
-        // Appends go at the end, which must be where this process stopped
-        // reading; anything else means the file was changed behind the lock.
-        const end = this.#file.seekSync(0, Deno.SeekMode.End);
-        if (end !== this.#offset) {
-          this.#generation = -1;
-          throw new SweepError(
-            "corrupt",
-            `${this.journalPath} is ${end} bytes long where ${this.#offset} were read: it was changed by something that does not take the lock; stop it, and check the sweep with 'minionize sweep status'`,
-          );
+        announce = this.#toAnnounce(length);
+        if (announce !== undefined) {
+          const line = encodeRecord("g", announce, "{}");
+          chunks.push(line);
+          length += line.length;
         }
         try {
-          writeAll(this.#file, bytes);
+          this.#journal.write(
+            this.#offset,
+            concat(chunks, length),
+            this.profile.syncEachWrite,
+          );
         } catch (error) {
-          this.#generation = -1;
-          try {
-            this.#file.truncateSync(this.#offset);
-          } catch {
-            // the next opener cuts the torn record
-          }
+          this.#stale = true;
           throw error;
         }
         this.#offset += length;
         wrote = true;
-        if (this.#offset > Math.max(COMPACT_MIN_BYTES, this.#snapshotBytes)) {
-          this.#compact();
-        }
       }
       return value;
     }, {
       what: this.journalPath,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.profile.shared ? this.#markOptions() : {}),
     });
-    if (wrote && options.sync) await this.#syncSoon();
+    if (wrote) {
+      if (this.profile.shared && !this.#clockChecked) this.#checkClock();
+      if (announce !== undefined) this.#writeSnapshot(announce);
+      if (options.sync && !this.profile.syncEachWrite) await this.#syncSoon();
+    }
     return result;
   }
 
-  /** Compacts now (under the lock): for tests and `sweep` commands. */
+  #markOptions() {
+    return {
+      mark: path(this.dir, LOCK_MARK),
+      onSharedHolder: () =>
+        this.#once(
+          "locks",
+          `the lock on ${this.journalPath} did not keep out a minion of another host: this filesystem's locks hold on one host only (${
+            this.profile.localLocks ??
+              "as with NFS 'nolock' or 'local_lock', Lustre 'localflock', BeeGFS without tuneUseGlobalFileLocks"
+          }); minionize goes on safely with its own lock mark, but mount with shared locks for speed ('minionize sweep doctor' checks it)`,
+        ),
+      onStale: () =>
+        this.#warn(
+          `cleared the lock mark ${
+            path(this.dir, LOCK_MARK)
+          } that a minion killed while writing left behind`,
+        ),
+    };
+  }
+
+  #once(key: string, message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#warn(message);
+  }
+
+  /**
+   * Warns once when this host's clock is far from the file server's, as the
+   * journal's modification time after a write shows it. Leases do not
+   * depend on it, but reports and `sweep status` times do.
+   */
+  #checkClock(): void {
+    this.#clockChecked = true;
+    try {
+      const written = Deno.statSync(this.journalPath).mtime?.getTime();
+      if (written === undefined) return;
+      const offset = Date.now() - written;
+      if (Math.abs(offset) > CLOCK_WARN_MS) {
+        this.#warn(
+          `this host's clock is ${Math.round(Math.abs(offset) / 1000)}s ${
+            offset > 0 ? "ahead of" : "behind"
+          } the file server's (from ${this.journalPath}'s modification time): leases do not depend on it, but times in reports do; set up NTP on this host`,
+        );
+      }
+    } catch {
+      // no modification time here: nothing to compare
+    }
+  }
+
+  /**
+   * The generation to announce with this write, when the journal has grown
+   * far enough past the newest snapshot and nobody else is writing one.
+   */
+  #toAnnounce(appending: number): number | undefined {
+    const base = this.#index?.covers ?? 0;
+    if (this.#offset + appending - base < COMPACT_BYTES) return undefined;
+    const announced = this.#announced;
+    if (
+      announced && announced.generation > (this.#index?.generation ?? 0) &&
+      performance.now() - announced.seenAt < ANNOUNCED_WAIT_MS
+    ) return undefined;
+    // Catch up with snapshots written meanwhile before deciding.
+    const newest = newestIndex(this.dir, this.#offset);
+    if (newest && newest.generation > (this.#index?.generation ?? 0)) {
+      this.#index = newest;
+      if (this.#offset + appending - newest.covers < COMPACT_BYTES) {
+        return undefined;
+      }
+    }
+    const highest = Math.max(
+      this.#index?.generation ?? 0,
+      announced?.generation ?? 0,
+      ...indexGenerations(this.dir),
+    );
+    this.#noteAnnouncement(highest + 1);
+    return highest + 1;
+  }
+
+  /** Writes the snapshot this process announced; warns when it cannot. */
+  #writeSnapshot(generation: number): void {
+    try {
+      this.#index = writeSnapshot(
+        this.dir,
+        generation,
+        this.#offset,
+        this.#state,
+        this.#index,
+      );
+      removeStale(this.dir, KEEP_GENERATIONS);
+    } catch (error) {
+      // The journal holds everything: a missing snapshot only makes
+      // joining slower. Another process writes the next one.
+      this.#warn(
+        `could not write a snapshot of ${this.dir}: ${
+          (error as Error).message
+        }`,
+      );
+    }
+  }
+
+  /** Writes a snapshot now (for tests and `sweep` commands). */
   async compact(): Promise<void> {
-    await this.transact(() => this.#compact());
+    let generation = 0;
+    await this.transact((tx) => {
+      generation = Math.max(
+        this.#index?.generation ?? 0,
+        this.#announced?.generation ?? 0,
+        ...indexGenerations(this.dir),
+      ) + 1;
+      tx.append("g", generation, {});
+    });
+    this.#writeSnapshot(generation);
+  }
+
+  /** Starts again from the newest snapshot, after the state ran ahead. */
+  #rejoin(): void {
+    this.#stale = false;
+    const index = newestIndex(this.dir);
+    if (!index) {
+      throw new SweepError(
+        "corrupt",
+        `${this.dir} holds no whole snapshot (${INDEX_PREFIX}*) any more; restore the sweep from a copy`,
+      );
+    }
+    this.#seedFrom(index);
   }
 
   /**
    * Syncs the journal to disk at most once a second (outside the lock, so
    * others need not wait for the disk): at once when the last sync is older,
-   * else by a timer. A record is in the kernel (and, on NFS, on the server,
-   * since releasing a lock flushes) as soon as the transaction ends; this
-   * bounds what a power cut of a local disk can take back.
+   * else by a timer. A record is in the kernel as soon as the transaction
+   * ends; this bounds what a power cut of a local disk can take back.
    */
   async #syncSoon(): Promise<void> {
     this.#unsynced = true;
@@ -295,17 +733,29 @@ export class SweepStore {
     if (wait <= 0) {
       this.#unsynced = false;
       this.#lastSync = Date.now();
-      await this.#file.syncData();
+      await this.#journal.sync();
     } else if (this.#syncTimer === undefined) {
       this.#syncTimer = setTimeout(() => {
         this.#syncTimer = undefined;
         if (!this.#unsynced) return;
         this.#unsynced = false;
         this.#lastSync = Date.now();
-        this.#file.syncData().catch(() => {});
+        this.#journal.sync().catch(() => {});
       }, wait);
       Deno.unrefTimer(this.#syncTimer);
     }
+  }
+
+  #explain(error: unknown): unknown {
+    if (error instanceof SweepError) return error;
+    if (error instanceof StateError) {
+      return new SweepError(
+        "corrupt",
+        `${this.dir} holds a snapshot that does not fit its journal (${error.message}); restore the sweep from a copy`,
+        { cause: error },
+      );
+    }
+    return error;
   }
 
   /** Closes the journal, syncing what is not synced yet. */
@@ -313,233 +763,31 @@ export class SweepStore {
     clearTimeout(this.#syncTimer);
     this.#syncTimer = undefined;
     try {
-      if (this.#unsynced) this.#file.syncDataSync();
+      if (this.#unsynced) this.#journal.syncSync();
     } catch {
       // closed already
     }
-    try {
-      this.#file.close();
-    } catch {
-      // already closed
-    }
+    this.#journal.close();
   }
+}
 
-  #catchUp(): void {
-    const header = readHeader(this.#file);
-    if (header === undefined || header !== this.#generation) {
-      this.#reload(header);
-      return;
-    }
-    this.#readJournal();
-  }
+/** How long a joiner waits for a client cache to show the whole journal. */
+const JOIN_WAIT_MS = 3000;
+/** How long a lock holder waits for a client cache to show the whole journal. */
+const STALE_WAIT_MS = 5000;
+const NAP = new Int32Array(new SharedArrayBuffer(4));
 
-  /** Applies the journal's new bytes, cutting a torn tail. */
-  #readJournal(): void {
-    const bytes = readAll(this.#file, this.#offset);
-    if (bytes.length === 0) return;
-    const scan = scanRecords(bytes);
-    this.#applyAll(scan.records, `${this.journalPath}`);
-    if (scan.invalidAt !== undefined) {
-      const at = this.#offset + scan.invalidAt;
-      if (scan.validAfterInvalid) {
-        this.#generation = -1;
-        throw new SweepError(
-          "corrupt",
-          `${this.journalPath} is damaged at byte ${at}: valid records follow bytes that are not a record (a torn write only ever damages the end); restore the sweep from a copy, or cut the journal at that byte by hand`,
-        );
-      }
-      // Only a writer that died mid-write leaves this: we hold the lock, so
-      // no write is under way. Cut it so the next record starts clean.
-      this.#file.truncateSync(at);
-      this.#file.syncDataSync();
-      this.onRepair?.(bytes.length - scan.invalidAt);
-    }
-    this.#offset += scan.consumed;
-  }
+/** How far this host's clock may be from the file server's, in ms. */
+const CLOCK_WARN_MS = 10_000;
 
-  #applyAll(records: LogRecord[], where: string): void {
-    try {
-      for (const record of records) this.#state.apply(record);
-    } catch (error) {
-      this.#generation = -1;
-      if (error instanceof StateError || error instanceof SyntaxError) {
-        throw new SweepError(
-          "corrupt",
-          `${where} holds a record that does not fit the sweep (${error.message}); restore the sweep from a copy`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  }
+/** A shard file that cleaning removed before this process read it. */
+class ShardGone extends Error {}
 
-  /** Loads the newest snapshot and its journal, repairing a crashed compaction. */
-  #reload(journalGeneration: number | undefined): void {
-    let newest = snapshotGenerations(this.dir)[0];
-    // On NFS a directory listing can lag behind another node's rename: the
-    // snapshot the header names is also looked up by name.
-    if (
-      journalGeneration !== undefined &&
-      (newest === undefined || newest < journalGeneration) &&
-      exists(path(this.dir, `${SNAPSHOT_PREFIX}${journalGeneration}`))
-    ) {
-      newest = journalGeneration;
-    }
-    if (newest === undefined && journalGeneration === undefined) {
-      if (this.#file.statSync().size === 0) {
-        throw new SweepError(
-          "not-a-sweep",
-          `${this.dir} holds no sweep (its ${JOURNAL} is empty)`,
-        );
-      }
-      throw new SweepError(
-        "corrupt",
-        `${this.journalPath} has no valid header and ${this.dir} holds no ${SNAPSHOT_PREFIX}* file; restore the sweep from a copy`,
-      );
-    }
-    if (
-      journalGeneration !== undefined &&
-      (newest === undefined || journalGeneration > newest)
-    ) {
-      throw new NotVisibleYet(
-        `${this.journalPath} is at generation ${journalGeneration} but ${SNAPSHOT_PREFIX}${journalGeneration} cannot be found; restore it from a copy`,
-      );
-    }
-    newest = newest!;
-    const { state, bytes } = this.#readSnapshot(newest);
-    this.#state = state;
-    this.#snapshotBytes = bytes;
-    this.#generation = newest;
-    this.#offset = HEADER_LENGTH;
-    if (journalGeneration === newest) {
-      this.#readJournal();
-    } else {
-      // A compaction died after writing its snapshot: everything in the old
-      // journal is in the snapshot already.
-      this.#file.truncateSync(0);
-      this.#file.seekSync(0, Deno.SeekMode.Start);
-      writeAll(this.#file, headerRecord(newest));
-      this.#file.syncDataSync();
-    }
-    this.#removeStale(newest);
-  }
-
-  #readSnapshot(generation: number): { state: SweepState; bytes: number } {
-    const name = path(this.dir, `${SNAPSHOT_PREFIX}${generation}`);
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(name);
-    } catch (error) {
-      throw new SweepError(
-        "io",
-        `cannot read ${name}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    const scan = scanRecords(bytes);
-    const first = scan.records[0];
-    const last = scan.records.at(-1);
-    const complete = scan.invalidAt === undefined && first?.type === "h" &&
-      first.id === generation && last?.type === "z";
-    if (!complete) {
-      throw new SweepError(
-        "corrupt",
-        `${name} is damaged or incomplete; restore the sweep from a copy`,
-      );
-    }
-    const state = new SweepState();
-    const saved = this.#state;
-    this.#state = state;
-    try {
-      this.#applyAll(scan.records, name);
-    } finally {
-      this.#state = saved;
-    }
-    if (state.size !== last!.id) {
-      throw new SweepError(
-        "corrupt",
-        `${name} says it holds ${
-          last!.id
-        } params but holds ${state.size}; restore the sweep from a copy`,
-      );
-    }
-    return { state, bytes: bytes.length };
-  }
-
-  /** Writes snapshot `generation` of `initial` (or of the current state). */
-  #writeSnapshot(generation: number, initial?: InitialState): number {
-    const final = path(this.dir, `${SNAPSHOT_PREFIX}${generation}`);
-    const temporary = `${final}.tmp`;
-    const file = Deno.openSync(temporary, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
-    let total = 0;
-    try {
-      const chunks: Uint8Array[] = [];
-      let length = 0;
-      const push = (line: Uint8Array) => {
-        chunks.push(line);
-        length += line.length;
-        if (length >= 1 << 20) flush();
-      };
-      const flush = () => {
-        writeAll(file, concat(chunks, length));
-        total += length;
-        chunks.length = 0;
-        length = 0;
-      };
-      push(headerRecord(generation));
-      const texts = initial?.texts ?? this.#state.texts;
-      for (let id = 0; id < texts.length; id++) {
-        push(encodeRecord("a", id, texts[id]!));
-        const state = initial
-          ? initial.states?.get(id)
-          : this.#state.status[id] === TODO && this.#state.attempts[id] === 0
-          ? undefined
-          : this.#state.paramState(id);
-        if (state) push(encodeRecord("s", id, JSON.stringify(state)));
-      }
-      push(encodeRecord("z", texts.length, "{}"));
-      flush();
-      file.syncSync();
-    } finally {
-      file.close();
-    }
-    Deno.renameSync(temporary, final);
-    syncDirectory(this.dir);
-    return total;
-  }
-
-  #compact(): void {
-    const next = this.#generation + 1;
-    const bytes = this.#writeSnapshot(next);
-    this.#file.truncateSync(0);
-    this.#file.seekSync(0, Deno.SeekMode.Start);
-    writeAll(this.#file, headerRecord(next));
-    this.#file.syncDataSync();
-    this.#generation = next;
-    this.#offset = HEADER_LENGTH;
-    this.#snapshotBytes = bytes;
-    this.#removeStale(next);
-  }
-
-  #removeStale(current: number): void {
-    for (const entry of Deno.readDirSync(this.dir)) {
-      if (!entry.name.startsWith(SNAPSHOT_PREFIX)) continue;
-      const rest = entry.name.slice(SNAPSHOT_PREFIX.length);
-      const generation = Number.parseInt(rest, 10);
-      if (
-        generation < current ||
-        (generation === current && rest !== `${current}`)
-      ) {
-        try {
-          Deno.removeSync(path(this.dir, entry.name));
-        } catch {
-          // another process removed it first
-        }
-      }
-    }
+/** Whether `dir` holds a sweep of the first format, to be upgraded. */
+export function holdsOldSweep(dir: string): boolean {
+  try {
+    return Deno.statSync(path(dir, OLD_JOURNAL)).size > 0;
+  } catch {
+    return false;
   }
 }

@@ -6,12 +6,19 @@
  * @module
  */
 
-import type { JsonValue } from "../../core/contracts.ts";
+import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { canonicalJson } from "../../core/param.ts";
+import { exists, INDEX_PREFIX, LOG, path } from "./files.ts";
 import { isExecoSweep, readExecoSweep } from "./import_execo.ts";
-import { DONE, FAILED } from "./state.ts";
-import { JOURNAL, SNAPSHOT_PREFIX, SweepError, SweepStore } from "./store.ts";
+import { SweepState } from "./state.ts";
+import {
+  holdsOldSweep,
+  type InitialState,
+  SweepError,
+  SweepStore,
+} from "./store.ts";
+import { moveOldSweep, readOldSweep } from "./upgrade.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */
 export const DEFAULT_DIR = "sweeps";
@@ -20,31 +27,32 @@ export const DEFAULT_DIR = "sweeps";
 export interface OpenSweepOptions {
   /** Lease given to params an execo sweep had in progress, in ms. */
   leaseMs: number;
-  /** Told when a torn record is cut off the journal. */
+  /** Where `EXECO_SHARED` is read. */
+  env?: Env;
+  /** Told when bytes torn by a crash are voided. */
   onRepair?: (bytes: number) => void;
+  /** Told what the user should know once (locks, clocks, disk space). */
+  warn?: (message: string) => void;
 }
 
-/**
- * Whether `dir` holds a sweep of ours: a journal that is not empty, or a
- * snapshot (an empty journal alone is what an import or a create that died
- * early leaves behind).
- */
-async function holdsOurSweep(dir: string): Promise<boolean> {
+/** Whether `dir` holds a sweep of ours (current format). */
+function holdsOurSweep(dir: string): boolean {
+  if (exists(path(dir, LOG))) return true;
   try {
-    if ((await Deno.stat(`${dir}/${JOURNAL}`)).size > 0) return true;
-    for await (const entry of Deno.readDir(dir)) {
-      if (entry.name.startsWith(SNAPSHOT_PREFIX)) return true;
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.name.startsWith(INDEX_PREFIX)) return true;
     }
   } catch {
-    // no journal, or no directory: not ours
+    // no directory: not ours
   }
   return false;
 }
 
 /**
- * Opens the sweep in `dir`. A directory that holds only a Python execo
- * sweep is imported first, once, under the lock, keeping what execo had done
- * and in progress.
+ * Opens the sweep in `dir`. A sweep of the first format is moved to the
+ * current one, and a directory that holds only a Python execo sweep is
+ * imported, once, under the lock, keeping what execo had done and in
+ * progress.
  *
  * @throws {SweepError} when `dir` is missing, holds no sweep or is damaged
  */
@@ -52,13 +60,61 @@ export async function openSweep(
   dir: string,
   options: OpenSweepOptions,
 ): Promise<SweepStore> {
-  const repair = options.onRepair ? { onRepair: options.onRepair } : {};
-  if (!(await holdsOurSweep(dir)) && (await isExecoSweep(dir))) {
-    // Decoded before anything is written: a bad pickle changes no file.
-    const initial = await readExecoSweep(dir, Date.now(), options.leaseMs);
-    return (await SweepStore.openOrCreate(dir, () => initial, repair)).store;
+  const storeOptions = {
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.onRepair ? { onRepair: options.onRepair } : {}),
+    ...(options.warn ? { warn: options.warn } : {}),
+  };
+  if (!holdsOurSweep(dir)) {
+    let initial: InitialState | undefined;
+    if (holdsOldSweep(dir)) {
+      initial = await moveOldSweep(dir);
+      options.warn?.(
+        `moved the sweep in ${dir} to the current format (minionize 0.1 minions still running there stop at their next step)`,
+      );
+    } else if (await isExecoSweep(dir)) {
+      // Decoded before anything is written: a bad pickle changes no file.
+      initial = await readExecoSweep(dir, Date.now(), options.leaseMs);
+    }
+    if (initial) {
+      const ready = initial;
+      return (await SweepStore.create(dir, () => ready, storeOptions)).store;
+    }
   }
-  return await SweepStore.open(dir, repair);
+  return await SweepStore.open(dir, storeOptions);
+}
+
+/**
+ * The state of the sweep in `dir`, read without writing anything, taking
+ * a lock, importing or moving anything: for `sweep status`, `sweep list`,
+ * dry runs and `top`. Works on a read-only mount.
+ *
+ * @throws {SweepError} as {@linkcode openSweep}
+ */
+export async function viewSweep(
+  dir: string,
+  env: Env = {},
+): Promise<{ state: SweepState; torn: number }> {
+  if (!holdsOurSweep(dir)) {
+    if (holdsOldSweep(dir)) return { state: readOldSweep(dir), torn: 0 };
+    if (await isExecoSweep(dir)) {
+      const initial = await readExecoSweep(dir, Date.now(), 0);
+      return { state: stateOf(initial), torn: 0 };
+    }
+  }
+  return await SweepStore.view(dir, { env });
+}
+
+/** A state built in memory from an initial state. */
+function stateOf(initial: InitialState): SweepState {
+  const state = new SweepState();
+  initial.texts.forEach((text, id) =>
+    state.apply({ type: "a", id, body: text })
+  );
+  for (const [id, param] of initial.states ?? []) {
+    state.apply({ type: "s", id, body: JSON.stringify(param) });
+  }
+  return state;
 }
 
 /**
@@ -67,17 +123,9 @@ export async function openSweep(
  *
  * @throws {SweepError} as {@linkcode openSweep}
  */
-export async function todoTexts(dir: string): Promise<string[]> {
-  if (!(await holdsOurSweep(dir)) && (await isExecoSweep(dir))) {
-    const { texts, states } = await readExecoSweep(dir, Date.now(), 0);
-    return texts.filter((_, id) => !states?.has(id));
-  }
-  const store = await SweepStore.open(dir);
-  try {
-    return [...store.state.todoIds()].map((id) => store.state.texts[id]!);
-  } finally {
-    store.close();
-  }
+export async function todoTexts(dir: string, env: Env = {}): Promise<string[]> {
+  const { state } = await viewSweep(dir, env);
+  return [...state.todoIds()].map((id) => state.texts[id]!);
 }
 
 /**
@@ -88,20 +136,11 @@ export async function todoTexts(dir: string): Promise<string[]> {
  */
 export async function sweepCensus(
   dir: string,
+  env: Env = {},
 ): Promise<{ total: number; finished: number }> {
-  if (!(await holdsOurSweep(dir)) && (await isExecoSweep(dir))) {
-    const { texts, states } = await readExecoSweep(dir, Date.now(), 0);
-    const finished = [...(states?.values() ?? [])]
-      .filter((state) => state.st === DONE || state.st === FAILED).length;
-    return { total: texts.length, finished };
-  }
-  const store = await SweepStore.open(dir);
-  try {
-    const { todo, claimed, done, failed } = store.state.counts;
-    return { total: todo + claimed + done + failed, finished: done + failed };
-  } finally {
-    store.close();
-  }
+  const { state } = await viewSweep(dir, env);
+  const { todo, claimed, done, failed } = state.counts;
+  return { total: todo + claimed + done + failed, finished: done + failed };
 }
 
 /**
@@ -114,8 +153,9 @@ export async function sweepCensus(
 export async function createSweep(
   dir: string,
   params: Iterable<JsonValue>,
+  env?: Env,
 ): Promise<{ store: SweepStore; count: number }> {
-  if (await holdsOurSweep(dir)) {
+  if (holdsOurSweep(dir) || holdsOldSweep(dir)) {
     throw new SweepError(
       "exists",
       `${dir} already holds a sweep; add params with 'minionize sweep add', or choose another directory`,
@@ -145,9 +185,10 @@ export async function createSweep(
       { cause: error },
     );
   }
-  const { store, created } = await SweepStore.openOrCreate(
+  const { store, created } = await SweepStore.create(
     dir,
     () => ({ texts }),
+    env ? { env } : {},
   );
   if (!created) {
     store.close();
@@ -177,6 +218,7 @@ export async function addParams(
     const texts = batch;
     batch = [];
     added += (await store.transact((tx) => {
+      tx.state.loadAll(); // a param is new only if no shard holds it
       let count = 0;
       for (const text of texts) {
         if (tx.state.ids.has(text)) continue;
@@ -194,12 +236,13 @@ export async function addParams(
   return added;
 }
 
-/** Param ids by status, for `list` and `status`. */
+/** Param ids by status, for `list` and `status` (every shard loaded). */
 export function idsWithStatus(
-  store: SweepStore,
+  state: SweepState,
   statuses: ReadonlySet<number>,
 ): number[] {
-  const { status } = store.state;
+  state.loadAll();
+  const { status } = state;
   const out: number[] = [];
   for (let id = 0; id < status.length; id++) {
     if (statuses.has(status[id]!)) out.push(id);
@@ -225,6 +268,7 @@ export function sweepConfigError(
     corrupt: "",
     io: "make the directory and its files writable",
     exists: "",
+    full: "",
   };
   const hint = fix[error.problem];
   return new ConfigError(

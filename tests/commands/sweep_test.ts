@@ -171,11 +171,11 @@ Deno.test("sweep commands refuse bad input with one line, exit 2 and no change",
     "1\n",
   );
   await ok0(["create", "--dir", dir], "1\n");
-  const before = await Deno.readFile(`${dir}/minionize.journal`);
+  const before = await Deno.readFile(`${dir}/minionize.log`);
   await refused(["create", "--dir", dir], /already holds a sweep/, "2\n");
   await refused(["reset", "--dir", dir], /say what to reset/);
   await refused(["list", "--dir", dir, "--param", "x=1"], /--param/);
-  assertEquals(await Deno.readFile(`${dir}/minionize.journal`), before);
+  assertEquals(await Deno.readFile(`${dir}/minionize.log`), before);
 });
 
 async function exists(path: string): Promise<boolean> {

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { scanRecords } from "../../engines/execo/log.ts";
-import { JOURNAL, SweepStore } from "../../engines/execo/store.ts";
+import { LOG, SweepStore } from "../../engines/execo/store.ts";
 import { createSweep } from "../../engines/execo/sweep.ts";
 import { available, CACHE, ROOT, waitUntil } from "../services/harness.ts";
 
@@ -73,7 +73,7 @@ async function counts(dir: string) {
 }
 
 async function journal(dir: string) {
-  return scanRecords(await Deno.readFile(`${dir}/${JOURNAL}`)).records.map((
+  return scanRecords(await Deno.readFile(`${dir}/${LOG}`)).records.map((
     r,
   ) => ({ ...r, fields: r.type === "h" ? {} : JSON.parse(r.body) }));
 }
@@ -251,18 +251,21 @@ Deno.test("execo engine: a task longer than the lease keeps its claim by renewin
   assert(renewals.length >= 3, `only ${renewals.length} renewals in 3 s`);
 });
 
-Deno.test("execo engine: a record torn by a crash is cut and acknowledged results stay done", async () => {
+Deno.test("execo engine: a record torn by a crash is voided, not cut, and acknowledged results stay done", async () => {
   const { dir, marks } = await sweepOf(5);
   let result = await minion(dir, ["--max-params", "2", ...MARK, marks]).output;
   assertEquals(result.code, 0, text(result.stderr));
-  const path = `${dir}/${JOURNAL}`;
+  const path = `${dir}/${LOG}`;
   const whole = await Deno.readFile(path);
   const file = await Deno.open(path, { append: true });
   await file.write(whole.subarray(whole.length - 40, whole.length - 7));
   file.close();
+  const torn = await Deno.readFile(path);
   result = await minion(dir, [...MARK, marks]).output;
   assertEquals(result.code, 0, text(result.stderr));
-  assertMatch(text(result.stderr), /cut 33 bytes of a record torn by a crash/);
+  assertMatch(text(result.stderr), /voided 33 bytes of a record torn by a crash/);
+  // Every byte that was there is still there, in place.
+  assertEquals((await Deno.readFile(path)).subarray(0, torn.length), torn);
   const seen = await runs(marks);
   assertEquals(seen.size, 5);
   for (const lines of seen.values()) assertEquals(lines.length, 1);
@@ -302,7 +305,7 @@ Deno.test("execo engine: a journal damaged in the middle stops the minion and ch
     for (let id = 0; id < 3; id++) tx.append("d", id, { o: "t", w: tx.now });
   });
   store.close();
-  const path = `${dir}/${JOURNAL}`;
+  const path = `${dir}/${LOG}`;
   const bytes = await Deno.readFile(path);
   bytes[100] = 0x7e;
   await Deno.writeFile(path, bytes);
@@ -417,7 +420,7 @@ Deno.test({
     );
     const names = [...Deno.readDirSync(`${cwd}/sweeps`)].map((e) => e.name);
     assertEquals(
-      names.filter((n) => n.startsWith("minionize.snapshot")).length,
+      names.filter((n) => n.startsWith("minionize.index.")).length,
       1,
     );
   },

@@ -1,14 +1,14 @@
-import { assert, assertEquals } from "../../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../../_assert.ts";
 import { rejects } from "node:assert/strict";
 import { encodeRecord } from "../../../engines/execo/log.ts";
-import { DONE, TODO } from "../../../engines/execo/state.ts";
+import { DONE, SHARD_SIZE, TODO } from "../../../engines/execo/state.ts";
+import { LOG, SweepError, SweepStore } from "../../../engines/execo/store.ts";
 import {
-  JOURNAL,
-  SNAPSHOT_PREFIX,
-  SweepError,
-  SweepStore,
-} from "../../../engines/execo/store.ts";
-import { addParams, createSweep } from "../../../engines/execo/sweep.ts";
+  addParams,
+  createSweep,
+  openSweep,
+  viewSweep,
+} from "../../../engines/execo/sweep.ts";
 
 async function sweepOf(params: number[]): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "execo-store-" });
@@ -31,6 +31,14 @@ async function markDone(store: SweepStore, ids: number[]) {
   }, { sync: true });
 }
 
+const statuses = (store: SweepStore) => {
+  store.state.loadAll();
+  return [...store.state.status];
+};
+const isCorrupt = (pattern: RegExp) => (error: unknown) =>
+  error instanceof SweepError && error.problem === "corrupt" &&
+  pattern.test(error.message);
+
 Deno.test("sweep store keeps params a set: adding one again does nothing", async () => {
   const dir = await sweepOf([1, 2]);
   const store = await SweepStore.open(dir);
@@ -43,25 +51,27 @@ Deno.test("sweep store keeps params a set: adding one again does nothing", async
   store.close();
 });
 
-Deno.test("sweep store cuts a record torn by a crash and keeps every ack", async () => {
+Deno.test("sweep store voids a record torn by a crash without cutting a byte", async () => {
   const dir = await sweepOf([1, 2, 3]);
   let store = await SweepStore.open(dir);
   await markDone(store, [0, 1]);
   store.close();
   const torn = encodeRecord("d", 2, '{"o":"t","w":1}').subarray(0, 20);
-  const journal = await Deno.open(`${dir}/${JOURNAL}`, { append: true });
+  const journal = await Deno.open(`${dir}/${LOG}`, { append: true });
   await journal.write(torn);
   journal.close();
-  const before = (await Deno.stat(`${dir}/${JOURNAL}`)).size;
+  const before = await Deno.readFile(`${dir}/${LOG}`);
   let repaired = 0;
   store = await SweepStore.open(dir, { onRepair: (bytes) => repaired = bytes });
   assertEquals(repaired, 20);
-  assertEquals((await Deno.stat(`${dir}/${JOURNAL}`)).size, before - 20);
-  assertEquals(store.state.status, [DONE, DONE, TODO]);
+  const after = await Deno.readFile(`${dir}/${LOG}`);
+  assert(after.length > before.length, "the journal did not grow");
+  assertEquals(after.subarray(0, before.length), before);
+  assertEquals(statuses(store), [DONE, DONE, TODO]);
   await markDone(store, [2]);
   store.close();
   store = await SweepStore.open(dir);
-  assertEquals(store.state.status, [DONE, DONE, DONE]);
+  assertEquals(statuses(store), [DONE, DONE, DONE]);
   store.close();
 });
 
@@ -70,124 +80,195 @@ Deno.test("sweep store refuses a journal damaged in the middle and changes no fi
   const store = await SweepStore.open(dir);
   await markDone(store, [0, 1, 2]);
   store.close();
-  const path = `${dir}/${JOURNAL}`;
+  const path = `${dir}/${LOG}`;
   const bytes = await Deno.readFile(path);
   bytes[bytes.length - 60] = bytes[bytes.length - 60]! ^ 0x20;
   await Deno.writeFile(path, bytes);
   const before = await files(dir);
-  await rejects(
-    SweepStore.open(dir),
-    (error: unknown) =>
-      error instanceof SweepError && error.problem === "corrupt" &&
-      /damaged at byte/.test(error.message),
-  );
+  await rejects(SweepStore.open(dir), isCorrupt(/damaged at byte/));
+  await rejects(viewSweep(dir), isCorrupt(/damaged at byte/));
   assertEquals(await files(dir), before);
 });
 
-Deno.test("sweep store compaction is followed by every other opener", async () => {
+Deno.test("sweep store refuses a damaged header, a zeroed start or an empty journal, and changes nothing", async () => {
+  const damages: [string, (bytes: Uint8Array) => Uint8Array][] = [
+    ["a flipped byte in the header", (b) => {
+      b[12] = b[12]! ^ 1;
+      return b;
+    }],
+    ["a zeroed first 4 KB", (b) => {
+      b.fill(0, 0, Math.min(4096, b.length));
+      return b;
+    }],
+    ["an empty journal", () => new Uint8Array(0)],
+  ];
+  for (const [what, damage] of damages) {
+    const dir = await sweepOf(Array.from({ length: 50 }, (_, i) => i));
+    const store = await SweepStore.open(dir);
+    await markDone(store, [0, 1, 2]);
+    store.close();
+    const path = `${dir}/${LOG}`;
+    await Deno.writeFile(path, damage(await Deno.readFile(path)));
+    const before = await files(dir);
+    const pattern = what === "an empty journal"
+      ? /is empty but snapshots exist/
+      : /damaged at byte 0/;
+    await rejects(SweepStore.open(dir), isCorrupt(pattern), what);
+    await rejects(viewSweep(dir), isCorrupt(pattern), what);
+    assertEquals(await files(dir), before, what);
+  }
+});
+
+Deno.test("sweep store refuses a journal cut shorter than its snapshot covers", async () => {
+  const dir = await sweepOf([1, 2, 3]);
+  const store = await SweepStore.open(dir);
+  await markDone(store, [0]);
+  await store.compact();
+  store.close();
+  const path = `${dir}/${LOG}`;
+  const size = (await Deno.stat(path)).size;
+  await Deno.truncate(path, size - 30);
+  const before = await files(dir);
+  await rejects(SweepStore.open(dir), isCorrupt(/the journal was cut/));
+  assertEquals(await files(dir), before);
+});
+
+Deno.test("sweep store snapshots are followed by other openers and never shorten the journal", async () => {
   const dir = await sweepOf([1, 2, 3, 4]);
   const a = await SweepStore.open(dir);
   const b = await SweepStore.open(dir);
   await markDone(a, [0]);
+  const size = (await Deno.stat(`${dir}/${LOG}`)).size;
   await a.compact();
-  assertEquals(
-    (await files(dir))[`${SNAPSHOT_PREFIX}2`] !== undefined,
-    true,
-  );
+  assert(`minionize.index.2` in await files(dir), "no snapshot written");
+  assert((await Deno.stat(`${dir}/${LOG}`)).size >= size, "journal shortened");
   await markDone(a, [1]);
   await b.transact(() => {});
-  assertEquals(b.state.status, [DONE, DONE, TODO, TODO]);
+  assertEquals(statuses(b), [DONE, DONE, TODO, TODO]);
   await markDone(b, [2]);
   await a.transact(() => {});
-  assertEquals(a.state.status, [DONE, DONE, DONE, TODO]);
-  assert(
-    !(`${SNAPSHOT_PREFIX}1` in await files(dir)),
-    "old snapshot left behind",
-  );
+  assertEquals(statuses(a), [DONE, DONE, DONE, TODO]);
   a.close();
   b.close();
+  const joiner = await SweepStore.open(dir);
+  assertEquals(statuses(joiner), [DONE, DONE, DONE, TODO]);
+  joiner.close();
 });
 
-Deno.test("sweep store finishes a compaction that died after its snapshot", async () => {
-  const dir = await sweepOf([1, 2, 3]);
+Deno.test("sweep store joins a big sweep by reading only the shards it needs", async () => {
+  const count = SHARD_SIZE * 5;
+  const dir = await sweepOf(Array.from({ length: count }, (_, i) => i));
   const store = await SweepStore.open(dir);
-  await markDone(store, [0]);
-  const crashed = await files(dir); // snapshot 1 and journal of generation 1
+  await markDone(store, [1, SHARD_SIZE * 3 + 2]);
   await store.compact();
+  // A change after the snapshot: its shard is read when the record is.
+  await markDone(store, [SHARD_SIZE * 4 + 1]);
   store.close();
-  // Put back the old journal and snapshot beside the new snapshot: the state
-  // of a compaction killed between its rename and the journal's reset.
-  for (const [name, text] of Object.entries(crashed)) {
-    await Deno.writeTextFile(`${dir}/${name}`, text);
-  }
-  const reopened = await SweepStore.open(dir);
-  assertEquals(reopened.state.status, [DONE, TODO, TODO]);
-  await markDone(reopened, [1]);
-  reopened.close();
-  const names = Object.keys(await files(dir)).sort();
-  assertEquals(names, [JOURNAL, `${SNAPSHOT_PREFIX}2`]);
-  const last = await SweepStore.open(dir);
-  assertEquals(last.state.status, [DONE, DONE, TODO]);
-  last.close();
+  const joiner = await SweepStore.open(dir);
+  assertEquals(joiner.state.loaded, [false, false, false, false, true]);
+  assertEquals(joiner.state.counts.done, 3);
+  assertEquals(joiner.state.nextTodo(), 0);
+  assertEquals(joiner.state.loaded, [true, false, false, false, true]);
+  joiner.close();
 });
 
-Deno.test("sweep store compacts by itself once the journal outgrows the snapshot", async () => {
+Deno.test("sweep store snapshots rewrite only the shards that changed", async () => {
+  const dir = await sweepOf(
+    Array.from({ length: SHARD_SIZE * 3 }, (_, i) => i),
+  );
+  const store = await SweepStore.open(dir);
+  await markDone(store, [SHARD_SIZE + 5]);
+  await store.compact();
+  const index = (await files(dir))["minionize.index.2"]!;
+  assertMatch(index, /"f":"minionize\.shard\.1\.0"/);
+  assertMatch(index, /"f":"minionize\.shard\.2\.1"/);
+  assertMatch(index, /"f":"minionize\.shard\.1\.2"/);
+  store.close();
+});
+
+Deno.test("sweep store writes a snapshot by itself once the journal grew 1 MiB past one", async () => {
   const dir = await sweepOf(Array.from({ length: 100 }, (_, i) => i));
   const store = await SweepStore.open(dir);
-  // About 100 bytes a record: 1.4 MB of renewals forces a compaction.
+  // About 100 bytes a record: 1.4 MB of renewals asks for a snapshot.
+  let size = 0;
   for (let round = 0; round < 14_000; round += 1000) {
     await store.transact((tx) => {
       for (let i = 0; i < 1000; i++) {
         tx.append("e", i % 100, { o: "x".repeat(70), x: 1 });
       }
     });
+    const now = (await Deno.stat(`${dir}/${LOG}`)).size;
+    assert(now > size, "the journal shrank");
+    size = now;
   }
   const names = Object.keys(await files(dir));
   assert(
-    names.some((n) =>
-      n.startsWith(SNAPSHOT_PREFIX) && n !== `${SNAPSHOT_PREFIX}1`
-    ),
-    `no compaction happened: ${names}`,
+    names.includes("minionize.index.2"),
+    `no snapshot was written: ${names}`,
   );
-  assert((await Deno.stat(`${dir}/${JOURNAL}`)).size < 1 << 20);
   store.close();
 });
 
-Deno.test("sweep store waits for a snapshot that another node's rename has not shown yet", async () => {
-  const dir = await sweepOf([1, 2]);
+Deno.test("sweep view reads a read-only copy, leaves a torn tail alone and reports it", async () => {
+  const dir = await sweepOf([1, 2, 3]);
   const store = await SweepStore.open(dir);
-  await markDone(store, [0]);
-  await store.compact();
+  await markDone(store, [1]);
   store.close();
-  // As an NFS client whose directory cache lags sees it: the journal names
-  // generation 2, whose snapshot is not there yet.
-  const snapshot = `${dir}/${SNAPSHOT_PREFIX}2`;
-  await Deno.rename(snapshot, `${dir}/hidden`);
+  const journal = await Deno.open(`${dir}/${LOG}`, { append: true });
+  await journal.write(encodeRecord("d", 2, "{}").subarray(0, 11));
+  journal.close();
   const before = await files(dir);
-  await rejects(
-    SweepStore.open(dir, { snapshotWaitMs: 300 }),
-    (error: unknown) =>
-      error instanceof SweepError && error.problem === "corrupt" &&
-      /minionize.snapshot.2 cannot be found/.test(error.message),
-  );
+  await Deno.chmod(`${dir}/${LOG}`, 0o444);
+  const view = await viewSweep(dir);
+  assertEquals(view.torn, 11);
+  assertEquals([...view.state.status], [TODO, DONE, TODO]);
   assertEquals(await files(dir), before);
-  setTimeout(() => Deno.renameSync(`${dir}/hidden`, snapshot), 500);
-  const late = await SweepStore.open(dir, { snapshotWaitMs: 10_000 });
-  assertEquals(late.state.status, [DONE, TODO]);
-  late.close();
+  await Deno.chmod(`${dir}/${LOG}`, 0o644);
 });
 
-Deno.test("sweep store refuses to append to a journal shortened behind its lock", async () => {
-  const dir = await sweepOf([1, 2]);
-  const store = await SweepStore.open(dir);
-  await markDone(store, [0]);
-  const size = (await Deno.stat(`${dir}/${JOURNAL}`)).size;
-  await Deno.truncate(`${dir}/${JOURNAL}`, size - 10);
-  await rejects(
-    markDone(store, [1]),
-    (error: unknown) =>
-      error instanceof SweepError && /changed by something/.test(error.message),
+Deno.test("sweep store moves a sweep of the first format and stops its old minions", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "execo-v1-" });
+  // A sweep as minionize 0.1 wrote it: snapshot 3 and a journal after it.
+  const header = (g: number) =>
+    encodeRecord(
+      "h",
+      String(g).padStart(12, "0"),
+      '{"format":"minionize-sweep","version":1}',
+    );
+  const join = (...parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  };
+  await Deno.writeFile(
+    `${dir}/minionize.snapshot.3`,
+    join(
+      header(3),
+      encodeRecord("a", 0, "1"),
+      encodeRecord("a", 1, "2"),
+      encodeRecord("s", 1, '{"st":2,"a":1}'),
+      encodeRecord("a", 2, "3"),
+      encodeRecord("z", 3, "{}"),
+    ),
   );
-  assertEquals((await Deno.stat(`${dir}/${JOURNAL}`)).size, size - 10);
+  const old = join(header(3), encodeRecord("d", 0, '{"o":"x","w":1}'));
+  await Deno.writeFile(`${dir}/minionize.journal`, old);
+  const warnings: string[] = [];
+  const store = await openSweep(dir, {
+    leaseMs: 1000,
+    warn: (message) => warnings.push(message),
+  });
+  assertEquals(statuses(store), [DONE, DONE, TODO]);
   store.close();
+  assertMatch(warnings.join("\n"), /moved the sweep/);
+  const after = await Deno.readFile(`${dir}/minionize.journal`);
+  assertEquals(after.subarray(0, old.length), old);
+  assertMatch(new TextDecoder().decode(after.subarray(old.length)), / m 0 /);
+  const again = await openSweep(dir, { leaseMs: 1000 });
+  assertEquals(statuses(again), [DONE, DONE, TODO]);
+  again.close();
 });

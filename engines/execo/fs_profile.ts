@@ -1,0 +1,187 @@
+/**
+ * How a sweep's filesystem must be used, from what the mount table says.
+ *
+ * A local filesystem (ext4, xfs, tmpfs, ...) is seen by one kernel: its
+ * locks exclude and its page cache is the only copy, so the journal is read
+ * through the cache and synced at most once a second. Anything else may be
+ * seen by several hosts, each with its own cache and, on some mounts, its
+ * own locks (NFS `nolock`, Lustre `localflock`, BeeGFS without global locks,
+ * FUSE filesystems): there a writer also takes the lock directory, reads the
+ * journal past every client cache and makes its writes reach the server
+ * before it lets go.
+ *
+ * @module
+ */
+
+import type { Env } from "../../core/contracts.ts";
+import { ConfigError } from "../../core/errors.ts";
+
+/** How the store uses a filesystem. */
+export interface FsProfile {
+  /** The filesystem type, as the mount table names it. */
+  type: string;
+  /** Several hosts may use it: take the lock directory too, read fresh. */
+  shared: boolean;
+  /** Sync each write before letting go of the lock. */
+  syncEachWrite: boolean;
+  /**
+   * Why locks may hold only on one host, when the mount options say so
+   * (NFS `nolock`, `local_lock`, Lustre `localflock`).
+   */
+  localLocks?: string;
+}
+
+/** Filesystems that only one kernel sees. */
+const LOCAL = new Set([
+  "ext2",
+  "ext3",
+  "ext4",
+  "xfs",
+  "btrfs",
+  "bcachefs",
+  "f2fs",
+  "jfs",
+  "reiserfs",
+  "nilfs2",
+  "zfs",
+  "tmpfs",
+  "ramfs",
+  "overlay",
+  "vfat",
+  "exfat",
+  "ntfs",
+  "ntfs3",
+  "hfsplus",
+  "apfs",
+]);
+
+/**
+ * Filesystems whose clients keep their caches coherent through the
+ * server's lock manager, so a write reaches others without a sync.
+ */
+const COHERENT = new Set(["lustre", "gpfs", "ceph"]);
+
+/** The variable that overrides the detection. */
+export const SHARED_VARIABLE = "EXECO_SHARED";
+
+/** One mount, as `/proc/self/mountinfo` describes it. */
+interface Mount {
+  point: string;
+  type: string;
+  options: string[];
+}
+
+/** Undoes the octal escapes (`\040` for a space) of mountinfo fields. */
+function unescape(field: string): string {
+  return field.replace(
+    /\\([0-7]{3})/g,
+    (_, code: string) => String.fromCharCode(parseInt(code, 8)),
+  );
+}
+
+/** Parses mountinfo text into mounts, in table order. */
+export function parseMountInfo(text: string): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.split(" ");
+    const dash = fields.indexOf("-");
+    if (dash < 6 || fields.length < dash + 3) continue;
+    const options = [
+      ...fields[5]!.split(","),
+      ...(fields[dash + 3] ?? "").split(","),
+    ];
+    mounts.push({
+      point: unescape(fields[4]!),
+      type: fields[dash + 1]!,
+      options,
+    });
+  }
+  return mounts;
+}
+
+/** The mount that holds `dir` (an absolute, resolved path). */
+function mountOf(mounts: Mount[], dir: string): Mount | undefined {
+  let best: Mount | undefined;
+  for (const mount of mounts) {
+    const inside = mount.point === "/" ||
+      dir === mount.point || dir.startsWith(`${mount.point}/`);
+    // The last of equally long matches is the one on top.
+    if (inside && (!best || mount.point.length >= best.point.length)) {
+      best = mount;
+    }
+  }
+  return best;
+}
+
+/** Why the mount's locks may hold on one host only, if its options say so. */
+export function localLocks(
+  type: string,
+  options: string[],
+): string | undefined {
+  if (type.startsWith("nfs")) {
+    if (options.includes("nolock")) return "NFS mounted with 'nolock'";
+    const local = options.find((o) =>
+      o === "local_lock=flock" || o === "local_lock=all"
+    );
+    if (local) return `NFS mounted with '${local}'`;
+  }
+  if (type === "lustre") {
+    if (options.includes("localflock")) {
+      return "Lustre mounted with 'localflock'";
+    }
+  }
+  return undefined;
+}
+
+/** The profile of a filesystem of `type` mounted with `options`. */
+export function profileOf(type: string, options: string[]): FsProfile {
+  const shared = !LOCAL.has(type);
+  const local = localLocks(type, options);
+  const lockFlushes = type.startsWith("nfs") && !local;
+  return {
+    type,
+    shared,
+    syncEachWrite: shared && !lockFlushes && !COHERENT.has(type),
+    ...(local ? { localLocks: local } : {}),
+  };
+}
+
+/**
+ * The profile of the filesystem holding `dir`: from the mount table, or
+ * forced by `EXECO_SHARED` (`yes` when a local disk is also exported to
+ * other hosts, `no` to trust a filesystem as one host's).
+ *
+ * @throws {ConfigError} when `EXECO_SHARED` is not auto, yes or no
+ */
+export function fsProfile(dir: string, env: Env = {}): FsProfile {
+  const forced = (env[SHARED_VARIABLE] ?? "auto").trim().toLowerCase();
+  if (!["auto", "yes", "no", ""].includes(forced)) {
+    throw new ConfigError(
+      SHARED_VARIABLE,
+      `${SHARED_VARIABLE} is '${
+        env[SHARED_VARIABLE]
+      }': expected auto, yes or no, e.g. ${SHARED_VARIABLE}=yes for a local disk that other hosts mount too`,
+    );
+  }
+  let detected: FsProfile = {
+    type: "unknown",
+    shared: true,
+    syncEachWrite: true,
+  };
+  try {
+    const mount = mountOf(
+      parseMountInfo(Deno.readTextFileSync("/proc/self/mountinfo")),
+      Deno.realPathSync(dir),
+    );
+    if (mount) detected = profileOf(mount.type, mount.options);
+  } catch {
+    // no mount table (not Linux): take the careful way
+  }
+  if (forced === "yes") {
+    return { ...detected, shared: true, syncEachWrite: true };
+  }
+  if (forced === "no") {
+    return { ...detected, shared: false, syncEachWrite: false };
+  }
+  return detected;
+}
