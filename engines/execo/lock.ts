@@ -127,13 +127,13 @@ async function takeMark(mark: string, options: LockOptions): Promise<boolean> {
     try {
       text = Deno.readLinkSync(mark);
     } catch {
-      continue; // gone meanwhile: try again at once
+      continue; // gone meanwhile (or a cached entry): try again at once
     }
+    // A holder was there while this process held the flock: unless it
+    // turns out dead, the flock did not keep it out.
+    waited = true;
     const now = performance.now();
     if (text !== seen) {
-      // Another holder than last time: it was alive, and so is this one
-      // until shown otherwise.
-      if (seen !== undefined) waited = true;
       seen = text;
       first = now;
     }

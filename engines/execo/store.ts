@@ -422,6 +422,7 @@ export class SweepStore {
       return;
     }
     const started = performance.now();
+    const cached = this.#journal.size();
     while (true) {
       if (!this.#journal.refresh()) {
         this.#once(
@@ -432,6 +433,12 @@ export class SweepStore {
         return;
       }
       const size = this.#journal.size();
+      if (size > cached) {
+        this.#once(
+          "cache",
+          `this host's filesystem client showed an old size of ${this.journalPath} until asked again: its caches hide for a while what other hosts write (GlusterFS performance.* caches, FUSE or NFS attribute caching); minionize asks the server at each step, so it stays correct, but turning those caches off makes it faster ('minionize sweep doctor' checks it)`,
+        );
+      }
       const torn = this.#read();
       const seen = this.#offset + (torn?.length ?? 0);
       if (seen >= size) break;

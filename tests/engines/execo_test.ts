@@ -251,6 +251,51 @@ Deno.test("execo engine: a task longer than the lease keeps its claim by renewin
   assert(renewals.length >= 3, `only ${renewals.length} renewals in 3 s`);
 });
 
+const faketime = available(
+  "faketime",
+  "bash tests/services/install.sh shared_fs",
+);
+
+Deno.test({
+  name:
+    "execo engine: a minion whose clock is 90 s ahead never takes a param another minion is running",
+  ignore: !faketime,
+  async fn() {
+    const { dir, marks } = await sweepOf(3);
+    // Params 0 and 1 take 6 s, param 2 is quick.
+    const task = [
+      "sh",
+      "-c",
+      'echo "$MINION_ID" >> "$0/$1"; [ "$1" -ge 2 ] || sleep 6',
+      marks,
+    ];
+    // The careful protocol of shared filesystems, here on a local disk: it
+    // is the one that compares clocks with the file server's.
+    const env = { MINION_LEASE: "3", EXECO_SHARED: "yes" };
+    const a = minion(dir, ["-j", "2", ...task], env);
+    await waitUntil("the first runs", async () => (await runs(marks)).size > 1);
+    // The minion ahead takes param 2, then waits while the first one runs
+    // 0 and 1 past their leases as its own clock reads them.
+    const ahead = new Deno.Command("faketime", {
+      args: ["-f", "+90s", Deno.execPath(), "run", "-A", CLI, ...task],
+      env: { EXECO_PERSISTENCE_DIR: dir, ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const [first, second] = [await a.output, await ahead];
+    assertEquals(first.code, 0, text(first.stderr));
+    assertEquals(second.code, 0, text(second.stderr));
+    const seen = await runs(marks);
+    assertEquals([...seen.values()].map((lines) => lines.length), [1, 1, 1]);
+    assertMatch(
+      text(second.stderr),
+      /this host's clock is (89|90|91)s ahead of the file server's/,
+    );
+    assertEquals((await counts(dir)).done, 3);
+  },
+});
+
 Deno.test("execo engine: a record torn by a crash is voided, not cut, and acknowledged results stay done", async () => {
   const { dir, marks } = await sweepOf(5);
   let result = await minion(dir, ["--max-params", "2", ...MARK, marks]).output;
@@ -263,7 +308,10 @@ Deno.test("execo engine: a record torn by a crash is voided, not cut, and acknow
   const torn = await Deno.readFile(path);
   result = await minion(dir, [...MARK, marks]).output;
   assertEquals(result.code, 0, text(result.stderr));
-  assertMatch(text(result.stderr), /voided 33 bytes of a record torn by a crash/);
+  assertMatch(
+    text(result.stderr),
+    /voided 33 bytes of a record torn by a crash/,
+  );
   // Every byte that was there is still there, in place.
   assertEquals((await Deno.readFile(path)).subarray(0, torn.length), torn);
   const seen = await runs(marks);

@@ -1,0 +1,73 @@
+import { assertEquals, assertThrows } from "../../_assert.ts";
+import {
+  fsProfile,
+  parseMountInfo,
+  profileOf,
+} from "../../../engines/execo/fs_profile.ts";
+import { ConfigError } from "../../../core/errors.ts";
+
+const MOUNTINFO = [
+  "22 1 254:0 / / rw,relatime - ext4 /dev/vda rw",
+  "40 22 0:35 / /home rw,relatime - nfs4 server:/home rw,vers=4.2,local_lock=none",
+  "41 22 0:36 / /scratch rw,relatime - nfs srv:/scratch rw,vers=3,nolock",
+  "42 22 0:37 / /lustre rw - lustre 10.0.0.1@o2ib:/fs rw,localflock",
+  "43 22 0:38 / /mnt/with\\040space rw - fuse.glusterfs vm:/gv rw",
+].join("\n");
+
+Deno.test("mount table lines are read with their type, options and escaped points", () => {
+  const mounts = parseMountInfo(MOUNTINFO);
+  assertEquals(mounts.map((m) => [m.point, m.type]), [
+    ["/", "ext4"],
+    ["/home", "nfs4"],
+    ["/scratch", "nfs"],
+    ["/lustre", "lustre"],
+    ["/mnt/with space", "fuse.glusterfs"],
+  ]);
+});
+
+Deno.test("local filesystems keep the fast path; shared ones take the careful one", () => {
+  assertEquals(profileOf("ext4", ["rw"]), {
+    type: "ext4",
+    shared: false,
+    syncEachWrite: false,
+  });
+  // NFS with its locks: unlocking flushes, no sync needed.
+  assertEquals(
+    profileOf("nfs4", ["rw", "local_lock=none"]).syncEachWrite,
+    false,
+  );
+  assertEquals(profileOf("fuse.glusterfs", ["rw"]), {
+    type: "fuse.glusterfs",
+    shared: true,
+    syncEachWrite: true,
+  });
+  assertEquals(profileOf("lustre", ["flock"]).syncEachWrite, false);
+});
+
+Deno.test("mount options that keep locks on one host are named", () => {
+  assertEquals(
+    profileOf("nfs", ["nolock"]).localLocks,
+    "NFS mounted with 'nolock'",
+  );
+  assertEquals(
+    profileOf("nfs4", ["local_lock=flock"]).localLocks,
+    "NFS mounted with 'local_lock=flock'",
+  );
+  assertEquals(
+    profileOf("lustre", ["localflock"]).localLocks,
+    "Lustre mounted with 'localflock'",
+  );
+  // Without its locks NFS does not flush on unlock: each write is synced.
+  assertEquals(profileOf("nfs", ["nolock"]).syncEachWrite, true);
+});
+
+Deno.test("EXECO_SHARED forces the careful way, or the fast one, and rejects anything else", async () => {
+  const dir = await Deno.makeTempDir();
+  assertEquals(fsProfile(dir, { EXECO_SHARED: "yes" }).shared, true);
+  assertEquals(fsProfile(dir, { EXECO_SHARED: "no" }).shared, false);
+  assertThrows(
+    () => fsProfile(dir, { EXECO_SHARED: "maybe" }),
+    ConfigError,
+    "EXECO_SHARED is 'maybe': expected auto, yes or no",
+  );
+});
