@@ -8,7 +8,7 @@
  * and a shard's params are loaded only when needed: when a record names one
  * of them, or when the queue looks for params to do. So a minion joining a
  * sweep of a million params reads a few shards, not the whole sweep. Until
- * its shard is loaded a param's status is {@linkcode UNKNOWN}; the counts,
+ * its shard is loaded a param's text and status are holes; the counts,
  * per shard and in all, and the claims are always known in full.
  *
  * @module
@@ -24,8 +24,6 @@ export const CLAIMED = 1;
 export const DONE = 2;
 /** Failed for good. */
 export const FAILED = 3;
-/** Not known in this process yet: its shard is not loaded. */
-export const UNKNOWN = 4;
 
 /** The status codes, by name. */
 export const STATUS_NAMES = ["todo", "in-progress", "done", "failed"] as const;
@@ -142,12 +140,12 @@ export const shardOf = (id: number): number => Math.floor(id / SHARD_SIZE);
 
 /** The in-memory index of one sweep. */
 export class SweepState {
-  /** Canonical JSON text of each param, by id ("" until loaded). */
-  readonly texts: string[] = [];
-  /** Status of each param, by id ({@linkcode UNKNOWN} until loaded). */
-  readonly status: number[] = [];
-  /** Attempts finished or abandoned, by id (0 until loaded). */
-  readonly attempts: number[] = [];
+  /** Canonical JSON text of each param, by id (a hole until loaded). */
+  readonly texts: string[];
+  /** Status of each param, by id (a hole until loaded). */
+  readonly status: number[];
+  /** Attempts finished or abandoned, by id (a hole until loaded, but for claims). */
+  readonly attempts: number[];
   /** Param id by canonical text, for the loaded shards. */
   readonly ids = new Map<string, number>();
   /** Claims, by param id: every param currently claimed. */
@@ -177,19 +175,26 @@ export class SweepState {
   #at = -1;
 
   /**
+   * An empty state, or one with room for `size` params whose shards are
+   * not loaded yet.
+   */
+  constructor(size = 0) {
+    // Holes until loaded: reading one gives undefined, which no status
+    // equals. `new Array(n)` keeps the fast array layout (where setting a
+    // length would not).
+    this.texts = new Array(size);
+    this.status = new Array(size);
+    this.attempts = new Array(size);
+  }
+
+  /**
    * A state seeded from a snapshot's index: sizes, counts and claims are
    * known, params are loaded shard by shard through `loader`.
    */
   static seeded(seed: StateSeed, loader: ShardLoader): SweepState {
-    const state = new SweepState();
-    state.loader = loader;
     const { size } = seed;
-    state.texts.length = size;
-    state.texts.fill("");
-    state.status.length = size;
-    state.status.fill(UNKNOWN);
-    state.attempts.length = size;
-    state.attempts.fill(0);
+    const state = new SweepState(size);
+    state.loader = loader;
     for (const counts of seed.shards) {
       state.shardCounts.push({ ...counts });
       state.#queues.push({ ids: [], head: 0 });
