@@ -96,6 +96,8 @@ export interface StoreOptions {
   onRepair?: (bytes: number) => void;
   /** Told what the user should know once: locks, clocks, full disks. */
   warn?: (message: string) => void;
+  /** Told how long each transaction waited for the lock, in ms. */
+  onLockWait?: (ms: number) => void;
 }
 
 /** The first state of a new sweep. */
@@ -114,6 +116,15 @@ export interface SweepView {
   torn: number;
 }
 
+/** A transaction waiting for its turn. */
+interface Pending {
+  // deno-lint-ignore no-explicit-any
+  work: (tx: Transaction) => any;
+  options: TransactOptions;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 /** The announced snapshot this process waits for, or must write. */
 interface Announcement {
   generation: number;
@@ -129,6 +140,7 @@ export class SweepStore {
   /** Told when bytes torn by a crash are voided. */
   onRepair: ((bytes: number) => void) | undefined;
   #warn: (message: string) => void;
+  #onLockWait: ((ms: number) => void) | undefined;
   #warned = new Set<string>();
   #journal: Journal;
   #readOnly: boolean;
@@ -140,7 +152,8 @@ export class SweepStore {
   #seed: SnapshotIndex | undefined;
   #announced: Announcement | undefined;
   #stale = false;
-  #busy: Promise<unknown> = Promise.resolve();
+  #pending: Pending[] = [];
+  #running = false;
   #unsynced = false;
   #lastSync = 0;
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
@@ -159,6 +172,7 @@ export class SweepStore {
     this.#readOnly = readOnly;
     this.onRepair = options.onRepair;
     this.#warn = options.warn ?? (() => {});
+    this.#onLockWait = options.onLockWait;
   }
 
   /** The state as of the last transaction (read it inside one to be current). */
@@ -503,9 +517,11 @@ export class SweepStore {
 
   /**
    * Runs `work` under the lock, with the state caught up, then writes what
-   * it appended. `work` must be synchronous. Transactions of one process
-   * run one at a time. Resolves undefined when `options.signal` aborted
-   * before the lock was taken.
+   * it appended. `work` must be synchronous. Transactions asked for while
+   * another one waits for the lock run together, in the order asked, under
+   * one lock hold and one write (so a minion's ack and its next claim cost
+   * one visit). Resolves undefined when `options.signal` aborted before the
+   * lock was taken.
    *
    * @throws {SweepError} when the sweep turns out damaged, or a write fails
    */
@@ -513,59 +529,102 @@ export class SweepStore {
     work: (tx: Transaction) => T,
     options: TransactOptions = {},
   ): Promise<T | undefined> {
-    const run = this.#busy.then(() => this.#transact(work, options));
-    this.#busy = run.catch(() => {});
-    return run;
+    return new Promise<T | undefined>((resolve, reject) => {
+      this.#pending.push({
+        work,
+        options,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      if (!this.#running) this.#drain();
+    });
   }
 
-  async #transact<T>(
-    work: (tx: Transaction) => T,
-    options: TransactOptions,
-  ): Promise<T | undefined> {
-    if (this.#readOnly) throw new Error("a view of a sweep cannot write");
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#pending.length > 0) {
+        await this.#runBatch(this.#pending.splice(0));
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Runs a batch of transactions; settles every one of them. */
+  async #runBatch(batch: Pending[]): Promise<void> {
+    if (this.#readOnly) {
+      for (const one of batch) {
+        one.reject(new Error("a view of a sweep cannot write"));
+      }
+      return;
+    }
     for (let attempt = 0;; attempt++) {
       try {
-        return await this.#attempt(work, options);
+        await this.#attempt(batch);
+        return;
       } catch (error) {
         // A process slow to catch up may find a shard file cleaned away:
         // it starts again from the newest snapshot, once.
         if (!(error instanceof ShardGone) || attempt > 0) {
-          throw this.#explain(error);
+          const explained = this.#explain(error);
+          for (const one of batch) one.reject(explained);
+          return;
         }
         this.#stale = true;
       }
     }
   }
 
-  async #attempt<T>(
-    work: (tx: Transaction) => T,
-    options: TransactOptions,
-  ): Promise<T | undefined> {
+  async #attempt(batch: Pending[]): Promise<void> {
     if (this.#stale) this.#rejoin();
     this.#catchUp(false);
+    // The lock is given up only when every transaction of the batch was.
+    const live = new AbortController();
+    const signals = batch.map((one) => one.options.signal);
+    if (signals.every((signal) => signal !== undefined)) {
+      const check = () => {
+        if (signals.every((signal) => signal!.aborted)) live.abort();
+      };
+      for (const signal of signals) {
+        signal!.addEventListener("abort", check, { once: true });
+      }
+      check();
+    }
     let wrote = false;
     let announce: number | undefined;
-    const result = await withLock(this.#journal.file, () => {
+    const outcomes: ({ value: unknown } | { error: unknown } | undefined)[] =
+      [];
+    const taken = await withLock(this.#journal.file, () => {
       this.#catchUpLocked();
       const chunks: Uint8Array[] = [];
       let length = 0;
-      const tx: Transaction = {
-        state: this.#state,
-        now: Date.now(),
-        append: (type, id, body) => {
-          const text = typeof body === "string" ? body : JSON.stringify(body);
-          const line = encodeRecord(type, id, text);
-          chunks.push(line);
-          length += line.length;
-          this.#state.apply({ type, id, body: text }, this.#offset + length);
-        },
-      };
-      let value: T;
-      try {
-        value = work(tx);
-      } catch (error) {
-        if (length > 0) this.#stale = true; // the state ran ahead: reload
-        throw error;
+      for (const one of batch) {
+        if (one.options.signal?.aborted) {
+          outcomes.push(undefined);
+          continue;
+        }
+        const tx: Transaction = {
+          state: this.#state,
+          now: Date.now(),
+          append: (type, id, body) => {
+            const text = typeof body === "string" ? body : JSON.stringify(body);
+            const line = encodeRecord(type, id, text);
+            chunks.push(line);
+            length += line.length;
+            this.#state.apply({ type, id, body: text }, this.#offset + length);
+          },
+        };
+        const before = length;
+        try {
+          outcomes.push({ value: one.work(tx) });
+        } catch (error) {
+          outcomes.push({ error });
+          // The state ran ahead of what is written: write what the earlier
+          // transactions appended, then reload.
+          if (length > before) this.#stale = true;
+          break;
+        }
       }
       if (length > 0) {
         announce = this.#toAnnounce(length);
@@ -587,18 +646,31 @@ export class SweepStore {
         this.#offset += length;
         wrote = true;
       }
-      return value;
+      return true;
     }, {
       what: this.journalPath,
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: live.signal,
       ...(this.profile.shared ? this.#markOptions() : {}),
+      ...(this.#onLockWait ? { onWaited: this.#onLockWait } : {}),
     });
     if (wrote) {
       if (this.profile.shared && !this.#clockChecked) this.#checkClock();
       if (announce !== undefined) this.#writeSnapshot(announce);
-      if (options.sync && !this.profile.syncEachWrite) await this.#syncSoon();
+      if (
+        batch.some((one) => one.options.sync) && !this.profile.syncEachWrite
+      ) await this.#syncSoon();
     }
-    return result;
+    if (!taken) {
+      for (const one of batch) one.resolve(undefined);
+      return;
+    }
+    // Transactions after one that failed did not run: they go again.
+    this.#pending.unshift(...batch.slice(outcomes.length));
+    outcomes.forEach((outcome, index) => {
+      const one = batch[index]!;
+      if (outcome && "error" in outcome) one.reject(outcome.error);
+      else one.resolve(outcome?.value);
+    });
   }
 
   #markOptions() {

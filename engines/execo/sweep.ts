@@ -33,6 +33,8 @@ export interface OpenSweepOptions {
   onRepair?: (bytes: number) => void;
   /** Told what the user should know once (locks, clocks, disk space). */
   warn?: (message: string) => void;
+  /** Told how long each transaction waited for the lock, in ms. */
+  onLockWait?: (ms: number) => void;
 }
 
 /** Whether `dir` holds a sweep of ours (current format). */
@@ -64,6 +66,7 @@ export async function openSweep(
     ...(options.env ? { env: options.env } : {}),
     ...(options.onRepair ? { onRepair: options.onRepair } : {}),
     ...(options.warn ? { warn: options.warn } : {}),
+    ...(options.onLockWait ? { onLockWait: options.onLockWait } : {}),
   };
   if (!holdsOurSweep(dir)) {
     let initial: InitialState | undefined;
