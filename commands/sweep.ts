@@ -14,6 +14,7 @@ import { openParamSource, readParamLines } from "../core/param_lines.ts";
 import { paramText } from "../core/param.ts";
 import { parseParamOptions, product } from "../core/product.ts";
 import { execoSettings } from "../engines/execo/mod.ts";
+import { doctor, DOCTOR_OPTIONS, DOCTOR_USAGE } from "./sweep_doctor.ts";
 import {
   CLAIMED,
   DONE,
@@ -118,6 +119,11 @@ const SUBCOMMANDS: Record<
     ],
     usage: "reset --failed|--in-progress  put params back to todo",
     run: reset,
+  },
+  doctor: {
+    options: [DIR_OPTION, ...DOCTOR_OPTIONS, HELP_OPTION],
+    usage: DOCTOR_USAGE,
+    run: doctor,
   },
 };
 
