@@ -6,14 +6,15 @@
  * address (GlusterFS refuses 127.0.0.1 as a brick host).
  *
  * glusterd is one per machine. When it is not running, the first start runs
- * one bound to that loopback address (its bricks inherit the binding) and
- * the last stop of this process stops it again, unless volumes of others
- * remain. A glusterd someone else started is used as it is.
+ * one bound to that loopback address (its bricks inherit the binding), and
+ * it is stopped when this process ends, unless volumes of others remain
+ * (started once per test run: it takes seconds to start). A glusterd
+ * someone else started is used as it is.
  *
  * @module
  */
 
-import { CACHE, type ServerProcess, spawnServer, tail } from "./harness.ts";
+import { CACHE, tail } from "./harness.ts";
 import {
   alive,
   isMounted,
@@ -55,9 +56,29 @@ export interface GlusterVolume {
   stop(): Promise<void>;
 }
 
-/** The glusterd this process started, and how many of its volumes are up. */
-let ownGlusterd: ServerProcess | undefined;
-let openVolumes = 0;
+/** The pid of the glusterd this process started, if it did. */
+let ownGlusterd: number | undefined;
+
+/** Stops the glusterd this process started, unless volumes remain on it. */
+function stopOwnGlusterd(): void {
+  if (ownGlusterd === undefined) return;
+  const list = new Deno.Command("gluster", {
+    args: ["--mode=script", "volume", "list"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  if (parseVolumeList(new TextDecoder().decode(list.stdout)).length > 0) return;
+  try {
+    Deno.kill(ownGlusterd, "SIGTERM");
+  } catch {
+    // gone already
+  }
+  ownGlusterd = undefined;
+}
+
+// Synchronous, as unload handlers must be.
+globalThis.addEventListener("unload", stopOwnGlusterd);
 
 /** `gluster` in script mode (no questions asked). */
 function gluster(args: string[]) {
@@ -138,36 +159,42 @@ async function ensureGlusterd(address: string): Promise<void> {
   try {
     await lock.lock(true);
     if (await glusterdUp()) return;
-    const volfile = `${CACHE}/glusterfs/glusterd-${Deno.pid}.vol`;
+    const volfile = `${CACHE}/glusterfs/glusterd.vol`;
+    const pidFile = `${CACHE}/glusterfs/glusterd.pid`;
+    const log = `${CACHE}/logs/glusterd-${Date.now()}.log`;
     await Deno.writeTextFile(volfile, glusterdVolfile(address));
     await Deno.mkdir(`${CACHE}/logs`, { recursive: true });
-    const server = await spawnServer("glusterd", "glusterd", [
-      "--no-daemon",
+    // It daemonizes, as it does when started by hand: it outlives no test
+    // (stopped on unload) but belongs to none, so no test sees it leak.
+    await runOk("glusterd", [
       `--volfile=${volfile}`,
-      `--log-file=${CACHE}/logs/glusterd-${Date.now()}.log`,
+      `--log-file=${log}`,
+      `--pid-file=${pidFile}`,
     ]);
     const deadline = Date.now() + 30_000;
     while (!(await glusterdUp())) {
       if (Date.now() > deadline) {
-        await server.stop();
         throw new Error(
-          `glusterd did not answer within 30s\n${await tail(server.log)}`,
+          `glusterd did not answer within 30s\n${await tail(log)}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    ownGlusterd = server;
+    ownGlusterd = Number((await Deno.readTextFile(pidFile)).trim());
   } finally {
     lock.close();
   }
 }
 
-async function volumeNames(): Promise<string[]> {
-  const result = await gluster(["volume", "list"]);
-  if (result.code !== 0) return [];
-  return result.stdout.split("\n").map((line) => line.trim()).filter((name) =>
+function parseVolumeList(stdout: string): string[] {
+  return stdout.split("\n").map((line) => line.trim()).filter((name) =>
     name !== "" && !name.startsWith("No volumes")
   );
+}
+
+async function volumeNames(): Promise<string[]> {
+  const result = await gluster(["volume", "list"]);
+  return result.code === 0 ? parseVolumeList(result.stdout) : [];
 }
 
 /** Stops and deletes the volumes that test processes now gone left behind. */
@@ -213,7 +240,6 @@ export async function startGlusterVolume(
     { length: options.mounts ?? 2 },
     (_, i) => `${dir}/m${i}`,
   );
-  openVolumes++;
   let created = false;
   let stopped = false;
   const stop = async () => {
@@ -236,13 +262,6 @@ export async function startGlusterVolume(
       await Deno.remove(dir, { recursive: true }).catch((e) =>
         problems.push((e as Error).message)
       );
-    }
-    if (--openVolumes === 0 && ownGlusterd) {
-      // Another process may have made volumes on the glusterd started here.
-      if ((await volumeNames()).length === 0) {
-        await ownGlusterd.stop();
-        ownGlusterd = undefined;
-      }
     }
     if (problems.length > 0) {
       throw new Error(
