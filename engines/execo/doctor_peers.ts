@@ -1,65 +1,36 @@
 /**
  * How instances of `minionize sweep doctor` started on several nodes find
- * each other through files in the sweep directory, then check together
- * that a lock one of them holds keeps the others out, and that what it
- * writes under the lock the others read after taking it.
+ * each other through files in the sweep directory, before they check locks
+ * and reads together (`doctor_turns.ts`).
  *
  * They meet in `DIR/.minionize-doctor/RUN/`. The first to create that
  * directory leads: it waits for the others to add their `join.*` files
  * (until as many as expected came, or for a join window), then writes the
- * list of members. Then each member in turn takes the lock on a shared
- * journal, writes a record into it, and says so with a `held.T` file; each
- * other member tries the lock once (it must be refused), answers with
- * `saw.T.I`, waits for the lock, and reads the journal through the
- * descriptor it kept open since the start and through a fresh open. Every
- * step is a new file with a name known in advance, so no step trusts file
- * contents that the filesystem may cache. The leader removes the directory
- * at the end.
+ * list of members, written whole before it gets its name. After the checks,
+ * each member says it is done and the leader removes the directory. A run
+ * directory whose files are all a minute old belongs to a doctor that died,
+ * and the next one clears it.
  *
  * @module
  */
 
-/** How long one member waits for another's next step. */
-const STEP_MS = 10_000;
-/** How often files are looked for. */
-const POLL_MS = 20;
+import {
+  type Peer,
+  POLL_MS,
+  readToEnd,
+  sleep,
+  STEP_MS,
+  takeTurns,
+  Timeout,
+  touch,
+  type TurnObservation,
+  until,
+} from "./doctor_turns.ts";
+
+export type { Peer, TurnObservation };
+
 /** A run directory untouched for this long belongs to a doctor that died. */
 const STALE_MS = 60_000;
-/** Every member holds the lock this many times. */
-const ROUNDS = 2;
-/** Bytes in one journal record. */
-const RECORD = 64;
-
-/** One instance of the doctor. */
-export interface Peer {
-  /** A random id, fresh for each instance. */
-  id: string;
-  /** Its host name. */
-  host: string;
-  /** Its process id. */
-  pid: number;
-}
-
-/** What a member saw while another held the lock, then after taking it. */
-export interface TurnObservation {
-  /** The member that held the lock and wrote. */
-  holder: Peer;
-  /** Whether this member's own try of the lock was refused meanwhile. */
-  lockedOut: boolean;
-  /** Bytes in the journal after the holder's write. */
-  expected: number;
-  /** The size `fstat` gave on the descriptor kept open. */
-  keptSize: number;
-  /** Whether the kept descriptor read every byte, as written. */
-  keptCurrent: boolean;
-  /** Bytes it read. */
-  keptBytes: number;
-  /** Whether a fresh open read every byte, as written. */
-  freshCurrent: boolean;
-  /** Bytes it read. */
-  freshBytes: number;
-}
-
 /** What one member learned. */
 export interface PeerRun {
   /** Every member, leader first; empty when this one came too late. */
@@ -90,64 +61,10 @@ export interface MeetOptions {
   onWait?: (message: string) => void;
 }
 
-/** Thrown when a step is not seen in time. */
-class Timeout extends Error {}
-
 const encoder = new TextEncoder();
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function touch(path: string): void {
-  Deno.writeFileSync(path, new Uint8Array(), { create: true });
-}
 
 function names(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((entry) => entry.name);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** Polls `check` until it gives a value; throws {@linkcode Timeout} after `ms`. */
-async function until<T>(
-  what: string,
-  check: () => T | undefined,
-  ms: number,
-  signal?: AbortSignal,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (true) {
-    signal?.throwIfAborted();
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Timeout(what);
-    await sleep(POLL_MS, signal);
-  }
-}
-
-/** Takes the lock on `file`, trying every few ms. */
-async function lock(
-  file: Deno.FsFile,
-  what: string,
-  signal?: AbortSignal,
-): Promise<void> {
-  await until(what, () => file.tryLockSync(true) || undefined, STEP_MS, signal);
 }
 
 /** The join file's name for `peer`. */
@@ -160,43 +77,6 @@ function parseJoin(name: string): Peer | undefined {
   return match
     ? { id: match[1]!, pid: Number(match[2]), host: match[3]! }
     : undefined;
-}
-
-/** The journal's bytes once turn `turn` wrote its record. */
-function journalAfter(turn: number, members: readonly Peer[]): Uint8Array {
-  let text = "";
-  for (let t = 0; t <= turn; t++) {
-    const holder = members[t % members.length]!;
-    text += `turn ${t} by ${holder.host} pid ${holder.pid}`.padEnd(
-      RECORD - 1,
-      ".",
-    ).slice(0, RECORD - 1) + "\n";
-  }
-  return encoder.encode(text);
-}
-
-function readToEnd(file: Deno.FsFile): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  file.seekSync(0, Deno.SeekMode.Start);
-  while (true) {
-    const chunk = new Uint8Array(64 * 1024);
-    const read = file.readSync(chunk);
-    if (read === null || read === 0) break;
-    chunks.push(chunk.subarray(0, read));
-    length += read;
-  }
-  const all = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** The newest modification time in `dir` (itself included), in ms. */
@@ -357,7 +237,14 @@ export async function meetPeers(
     readToEnd(journal); // as a minion does: its caches are warm
     mine(`ready.${index}`);
     if (members.length > 1) {
-      await takeTurns(dir, members, index, journal, run, mine, signal);
+      run.observations = await takeTurns(
+        dir,
+        members,
+        index,
+        journal,
+        mine,
+        signal,
+      );
     }
     finished = true;
   } catch (error) {
@@ -411,87 +298,5 @@ function removeRun(dir: string): void {
     Deno.removeSync(dir, { recursive: true });
   } catch {
     // gone already
-  }
-}
-
-/**
- * Every member in turn takes the lock; the others look at the journal (as
- * a waiting minion does, so their caches hold its old bytes) and try the
- * lock, which must be refused; then the holder writes and lets go, and the
- * others take the lock and read at once.
- */
-async function takeTurns(
-  dir: string,
-  members: readonly Peer[],
-  index: number,
-  journal: Deno.FsFile,
-  run: PeerRun,
-  mine: (name: string) => void,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const path = `${dir}/journal`;
-  const count = members.length;
-  const host = (i: number) => `${members[i]!.host} pid ${members[i]!.pid}`;
-  const seen = (name: string, from: number) =>
-    until(
-      `${name} from ${host(from)}`,
-      () => exists(`${dir}/${name}`) || undefined,
-      STEP_MS,
-      signal,
-    );
-  for (let turn = 0; turn < ROUNDS * count; turn++) {
-    const holder = turn % count;
-    const others = [...members.keys()].filter((i) => i !== holder);
-    if (holder === index) {
-      // Go once every other member is ready, or has read the last turn.
-      const last = (turn - 1) % count;
-      for (const i of others) {
-        if (turn === 0) await seen(`ready.${i}`, i);
-        else if (i !== last) await seen(`read.${turn - 1}.${i}`, i);
-      }
-      await lock(journal, "the lock", signal);
-      try {
-        mine(`held.${turn}`);
-        for (const i of others) await seen(`saw.${turn}.${i}`, i);
-        const record = journalAfter(turn, members).subarray(turn * RECORD);
-        journal.seekSync(turn * RECORD, Deno.SeekMode.Start);
-        for (let at = 0; at < record.length;) {
-          at += journal.writeSync(record.subarray(at));
-        }
-        mine(`wrote.${turn}`);
-      } finally {
-        journal.unlockSync();
-      }
-    } else {
-      await seen(`held.${turn}`, holder);
-      readToEnd(journal);
-      journal.statSync();
-      const lockedOut = !journal.tryLockSync(true);
-      if (!lockedOut) journal.unlockSync();
-      mine(`saw.${turn}.${index}`);
-      // When the lock keeps no one out it orders nothing: wait for the
-      // write to be done, so that the read checks only what it can.
-      if (!lockedOut) await seen(`wrote.${turn}`, holder);
-      await lock(journal, `the lock after ${host(holder)}`, signal);
-      try {
-        const expected = journalAfter(turn, members);
-        const keptSize = journal.statSync().size;
-        const kept = readToEnd(journal);
-        const fresh = Deno.readFileSync(path);
-        run.observations.push({
-          holder: members[holder]!,
-          lockedOut,
-          expected: expected.length,
-          keptSize,
-          keptCurrent: keptSize === expected.length && same(kept, expected),
-          keptBytes: kept.length,
-          freshCurrent: same(fresh, expected),
-          freshBytes: fresh.length,
-        });
-      } finally {
-        journal.unlockSync();
-      }
-      mine(`read.${turn}.${index}`);
-    }
   }
 }
