@@ -109,19 +109,43 @@ async function glusterChange(args: string[]): Promise<string> {
   }
 }
 
-/** The host's name and the loopback address it resolves to. */
-async function loopbackHost(): Promise<{ host: string; address: string }> {
-  const host = Deno.hostname();
-  // `getent hosts` reads /etc/hosts as glusterd will (`ahostsv4` hides
-  // IPv4 addresses on a machine whose only IPv4 interface is loopback).
-  const result = await runCommand("getent", ["hosts", host]);
-  const address = result.stdout.trim().split(/\s+/)[0] ?? "";
-  if (!address.startsWith("127.")) {
-    throw new Error(
-      `the host name '${host}' resolves to '${address}', not a loopback address: GlusterFS would be reachable beyond this machine; add '127.0.1.1 ${host}' to /etc/hosts`,
+/**
+ * A name for the bricks that resolves to a loopback address, installed by
+ * install/glusterfs.sh when the host's own name does not.
+ */
+export const LOOPBACK_ALIAS = "minionize-gluster";
+
+/** The IPv4 address `name` resolves to, if any. */
+async function resolve4(name: string): Promise<string | undefined> {
+  // `ahostsv4` hides IPv4 addresses where loopback is the only IPv4
+  // interface; `hosts` may answer with IPv6: try both.
+  for (const database of ["ahostsv4", "hosts"]) {
+    const result = await runCommand("getent", [database, name]);
+    const address = result.stdout.split(/\s+/).find((field) =>
+      /^[0-9]+(\.[0-9]+){3}$/.test(field)
     );
+    if (address) return address;
   }
-  return { host, address };
+  return undefined;
+}
+
+/**
+ * The name to give bricks and mounts, and the loopback address it resolves
+ * to: the host's own name, else {@linkcode LOOPBACK_ALIAS}. (GlusterFS
+ * refuses `localhost` and 127.0.0.1 themselves as a brick's host.)
+ */
+async function loopbackHost(): Promise<{ host: string; address: string }> {
+  const tried: string[] = [];
+  for (const host of [Deno.hostname(), LOOPBACK_ALIAS]) {
+    const address = await resolve4(host);
+    if (address?.startsWith("127.")) return { host, address };
+    tried.push(`'${host}' resolves to '${address ?? "nothing"}'`);
+  }
+  throw new Error(
+    `no host name resolves to a loopback address (${
+      tried.join(", ")
+    }): GlusterFS would be reachable beyond this machine; run 'bash tests/services/install.sh glusterfs' (it adds '127.0.1.1 ${LOOPBACK_ALIAS}' to /etc/hosts)`,
+  );
 }
 
 /** glusterd's configuration: Debian's, bound to `address` only. */

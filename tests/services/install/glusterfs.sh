@@ -16,3 +16,11 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
 fi
+# Bricks need a host name that resolves to a loopback address (GlusterFS
+# refuses localhost and 127.0.0.1 themselves): the host's own name when it
+# does, else this alias, which tests/services/glusterfs.ts falls back to.
+if ! getent ahostsv4 "$(hostname)" | grep -q '^127\.' &&
+  ! getent hosts "$(hostname)" | grep -q '^127\.' &&
+  ! getent hosts minionize-gluster >/dev/null; then
+  echo '127.0.1.1 minionize-gluster' >>/etc/hosts
+fi
