@@ -158,3 +158,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "what a killed test run left mounted is torn down by the next start",
+  ignore: !sharedFsAvailable("coherent") || !sharedFsAvailable("lock-local"),
+  fn: async () => {
+    // A test process that starts both kinds, then dies without stopping.
+    const module = new URL("./shared_fs.ts", import.meta.url).href;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { startSharedFs } from "${module}";
+        const a = await startSharedFs("coherent", { mounts: 1 });
+        const b = await startSharedFs("lock-local", { mounts: 1 });
+        console.log(JSON.stringify({ volume: a.volume, mounts: [...a.mounts, ...b.mounts] }));
+        await new Promise(() => {});`,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let line = "";
+    while (!line.includes("\n")) line += (await reader.read()).value ?? "";
+    const left = JSON.parse(line) as { volume: string; mounts: string[] };
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    assert(left.mounts.every(isMounted));
+
+    const fs = await startSharedFs("coherent", { mounts: 1 });
+    await fs.stop();
+    for (const mount of left.mounts) {
+      assert(!isMounted(mount), `${mount} is still mounted`);
+      const dir = mount.slice(0, mount.lastIndexOf("/"));
+      assert(
+        await Deno.stat(dir).then(() => false, () => true),
+        `${dir} remains`,
+      );
+    }
+    const list = await runCommand("gluster", [
+      "--mode=script",
+      "volume",
+      "list",
+    ]);
+    assert(
+      !list.stdout.split("\n").includes(left.volume),
+      "the volume remains",
+    );
+  },
+});
