@@ -31,7 +31,7 @@ export const DOCTOR_OPTIONS: readonly OptionSpec[] = [
 
 /** The usage line of `sweep doctor`. */
 export const DOCTOR_USAGE =
-  "doctor [DIR] [--peers N]      check DIR's filesystem; on several nodes at once, locks and reads across them";
+  "doctor [DIR]                check DIR's filesystem; run on several nodes at once, locks and reads across them";
 
 const LABELS: Record<Verdict["status"], string> = {
   ok: "ok",
