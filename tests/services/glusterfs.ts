@@ -56,6 +56,9 @@ export interface GlusterVolume {
   stop(): Promise<void>;
 }
 
+/** Where glusterd has its bricks log (one file per brick path). */
+const BRICK_LOGS = "/var/log/glusterfs/bricks";
+
 /** The pid of the glusterd this process started, if it did. */
 let ownGlusterd: number | undefined;
 
@@ -223,10 +226,22 @@ async function volumeNames(): Promise<string[]> {
 
 /** Stops and deletes the volumes that test processes now gone left behind. */
 async function reapDeadVolumes(): Promise<void> {
+  const dead = (name: string) => {
+    const pid = ownerPid(name);
+    return pid !== undefined && pid !== Deno.pid && !alive(pid);
+  };
   for (const volume of await volumeNames()) {
-    const pid = ownerPid(volume);
-    if (pid === undefined || pid === Deno.pid || alive(pid)) continue;
-    await dropVolume(volume).catch(() => {});
+    if (dead(volume)) await dropVolume(volume).catch(() => {});
+  }
+  // A brick that is shutting down may log again after its log was removed.
+  try {
+    for (const entry of Deno.readDirSync(BRICK_LOGS)) {
+      if (entry.name.startsWith("tmp-minionize-fs-") && dead(entry.name)) {
+        Deno.removeSync(`${BRICK_LOGS}/${entry.name}`);
+      }
+    }
+  } catch {
+    // no logs, or not ours to remove
   }
 }
 
@@ -278,7 +293,7 @@ export async function startGlusterVolume(
         problems.push((e as Error).message)
       );
       const brickLog = `${dir}/brick`.slice(1).replaceAll("/", "-");
-      await Deno.remove(`/var/log/glusterfs/bricks/${brickLog}.log`).catch(
+      await Deno.remove(`${BRICK_LOGS}/${brickLog}.log`).catch(
         () => {},
       );
     }
