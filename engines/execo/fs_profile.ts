@@ -25,6 +25,13 @@ export interface FsProfile {
   /** Sync each write before letting go of the lock. */
   syncEachWrite: boolean;
   /**
+   * Its `flock` is known to exclude across hosts (GlusterFS, NFS with its
+   * locks, Lustre with `flock`, GPFS, CephFS): no lock mark is needed.
+   */
+  trustedLocks: boolean;
+  /** Wait for the lock on the server's queue rather than by retrying. */
+  blockingLocks: boolean;
+  /**
    * Why locks may hold only on one host, when the mount options say so
    * (NFS `nolock`, `local_lock`, Lustre `localflock`).
    */
@@ -60,6 +67,9 @@ const LOCAL = new Set([
  * server's lock manager, so a write reaches others without a sync.
  */
 const COHERENT = new Set(["lustre", "gpfs", "ceph"]);
+
+/** Shared filesystems whose `flock` excludes across hosts. */
+const GLOBAL_LOCKS = new Set(["fuse.glusterfs", "lustre", "gpfs", "ceph"]);
 
 /** The variable that overrides the detection. */
 export const SHARED_VARIABLE = "EXECO_SHARED";
@@ -137,11 +147,16 @@ export function localLocks(
 export function profileOf(type: string, options: string[]): FsProfile {
   const shared = !LOCAL.has(type);
   const local = localLocks(type, options);
-  const lockFlushes = type.startsWith("nfs") && !local;
+  const nfs = type.startsWith("nfs");
+  const lockFlushes = nfs && !local;
   return {
     type,
     shared,
     syncEachWrite: shared && !lockFlushes && !COHERENT.has(type),
+    trustedLocks: !shared || (!local && (nfs || GLOBAL_LOCKS.has(type))),
+    // A waiter blocked in an NFS lock call has been seen to wake tens of
+    // seconds after the holder died: on NFS, waiters retry instead.
+    blockingLocks: !nfs,
     ...(local ? { localLocks: local } : {}),
   };
 }
@@ -167,6 +182,8 @@ export function fsProfile(dir: string, env: Env = {}): FsProfile {
     type: "unknown",
     shared: true,
     syncEachWrite: true,
+    trustedLocks: false,
+    blockingLocks: false,
   };
   try {
     const mount = mountOf(
@@ -178,10 +195,21 @@ export function fsProfile(dir: string, env: Env = {}): FsProfile {
     // no mount table (not Linux): take the careful way
   }
   if (forced === "yes") {
-    return { ...detected, shared: true, syncEachWrite: true };
+    return {
+      ...detected,
+      shared: true,
+      syncEachWrite: true,
+      trustedLocks: false,
+    };
   }
   if (forced === "no") {
-    return { ...detected, shared: false, syncEachWrite: false };
+    return {
+      ...detected,
+      shared: false,
+      syncEachWrite: false,
+      trustedLocks: true,
+      blockingLocks: true,
+    };
   }
   return detected;
 }

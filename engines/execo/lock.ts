@@ -46,6 +46,16 @@ export interface LockOptions {
   onStale?: () => void;
   /** Told how long the lock took to take, in ms (for benchmarks). */
   onWaited?: (ms: number) => void;
+  /**
+   * Wait in the lock's own queue (the kernel's, or the file server's) once
+   * a few quick tries failed, rather than retrying on timers. A waiter there
+   * takes no CPU and is woken at the release; retrying lets the latest
+   * releaser win again and again (measured: 32 minions on one host drained
+   * 10x slower than 2, and some starved). @default {false}
+   */
+  blocking?: boolean;
+  /** Told once a blocking wait has lasted `timeoutMs`. */
+  onLongWait?: () => void;
 }
 
 /** Sleeps `ms`, or less when `signal` aborts. */
@@ -178,13 +188,8 @@ export async function withLock<T>(
   let naps = 0;
   for (let tries = 0;; tries++) {
     if (options.signal?.aborted) return undefined;
-    // One host (no mark): wait in the kernel's queue once a few quick tries
-    // failed. A waiter there takes no CPU and is woken at the release,
-    // where retrying on timers lets the latest releaser win again and again
-    // (measured: 32 minions drained 10x slower than 2, some starved).
-    if (
-      tries === 3 && !options.mark && (await lockOrAbort(file, options.signal))
-    ) {
+    if (tries === 3 && options.blocking) {
+      if (!(await lockOrAbort(file, options, timeoutMs))) return undefined;
       return runHeld(file, critical, started, options);
     }
     if (file.tryLockSync(true)) {
@@ -246,10 +251,16 @@ async function runHeld<T>(
  */
 async function lockOrAbort(
   file: Deno.FsFile,
-  signal: AbortSignal | undefined,
+  options: LockOptions,
+  timeoutMs: number,
 ): Promise<boolean> {
-  await file.lock(true);
-  if (signal?.aborted) {
+  const slow = setTimeout(() => options.onLongWait?.(), timeoutMs);
+  try {
+    await file.lock(true);
+  } finally {
+    clearTimeout(slow);
+  }
+  if (options.signal?.aborted) {
     file.unlockSync();
     return false;
   }

@@ -305,7 +305,7 @@ export class SweepStore {
         created = true;
       }, {
         what: path(dir, LOG),
-        ...(profile.shared ? { mark: path(dir, LOCK_MARK) } : {}),
+        ...(profile.trustedLocks ? {} : { mark: path(dir, LOCK_MARK) }),
       });
     } finally {
       journal.close();
@@ -650,7 +650,12 @@ export class SweepStore {
     }, {
       what: this.journalPath,
       signal: live.signal,
-      ...(this.profile.shared ? this.#markOptions() : {}),
+      blocking: this.profile.blockingLocks,
+      onLongWait: () =>
+        this.#warn(
+          `waiting for the lock on ${this.journalPath} for two minutes: another process holds it (a stopped minion, or a slow file server)`,
+        ),
+      ...(this.profile.trustedLocks ? {} : this.#markOptions()),
       ...(this.#onLockWait ? { onWaited: this.#onLockWait } : {}),
     });
     if (wrote) {

@@ -27,6 +27,12 @@ export interface ConformanceQueue {
   leaseMs: number;
   /** The params that reached the dead-letter place, when the queue has one. */
   deadLetters?(): Promise<string[]>;
+  /**
+   * Variables for the n-th minion of a case (from 0), over `env`: for a queue
+   * that minions reach by different paths, e.g. a sweep directory seen
+   * through several filesystem clients.
+   */
+  minionEnv?(n: number): Record<string, string>;
   /** Releases what the queue holds (clients, files). */
   close(): Promise<void>;
 }
@@ -35,6 +41,8 @@ export interface ConformanceQueue {
 export interface ConformanceTarget {
   /** The engine's name, as `--engine` takes it. */
   engine: string;
+  /** Names the test. @default {"ENGINE engine"} */
+  title?: string;
   /**
    * Variables that make its minions decode params as JSON. Absent for an
    * engine whose params are never text, where no message can be malformed
@@ -160,7 +168,9 @@ function killGroup(pid: number): void {
 export function conformance(target: ConformanceTarget): void {
   const ok = target.available();
   Deno.test({
-    name: `${target.engine} engine passes the conformance suite`,
+    name: `${
+      target.title ?? `${target.engine} engine`
+    } passes the conformance suite`,
     ignore: !ok,
     async fn(t) {
       const service = await target.start();
@@ -181,6 +191,7 @@ export function conformance(target: ConformanceTarget): void {
               await Deno.remove(dir, { recursive: true });
             }
           });
+        let spawned = 0;
         const minion = (
           queue: ConformanceQueue,
           dir: string,
@@ -191,6 +202,7 @@ export function conformance(target: ConformanceTarget): void {
             ["--engine", engine, ...args],
             {
               ...queue.env,
+              ...queue.minionEnv?.(spawned++),
               REPORTER_JSON_DIRECTORY: `${dir}/report`,
               ...env,
             },

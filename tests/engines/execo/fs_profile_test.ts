@@ -30,6 +30,8 @@ Deno.test("local filesystems keep the fast path; shared ones take the careful on
     type: "ext4",
     shared: false,
     syncEachWrite: false,
+    trustedLocks: true,
+    blockingLocks: true,
   });
   // NFS with its locks: unlocking flushes, no sync needed.
   assertEquals(
@@ -40,7 +42,13 @@ Deno.test("local filesystems keep the fast path; shared ones take the careful on
     type: "fuse.glusterfs",
     shared: true,
     syncEachWrite: true,
+    trustedLocks: true,
+    blockingLocks: true,
   });
+  // Other FUSE filesystems may keep locks to one mount: a mark is taken.
+  assertEquals(profileOf("fuse", ["rw"]).trustedLocks, false);
+  // NFS waiters retry: a blocked NFS lock call wakes late after a crash.
+  assertEquals(profileOf("nfs4", ["rw"]).blockingLocks, false);
   assertEquals(profileOf("lustre", ["flock"]).syncEachWrite, false);
 });
 
@@ -57,8 +65,10 @@ Deno.test("mount options that keep locks on one host are named", () => {
     profileOf("lustre", ["localflock"]).localLocks,
     "Lustre mounted with 'localflock'",
   );
-  // Without its locks NFS does not flush on unlock: each write is synced.
+  // Without its locks NFS does not flush on unlock: each write is synced,
+  // and a mark keeps writers apart.
   assertEquals(profileOf("nfs", ["nolock"]).syncEachWrite, true);
+  assertEquals(profileOf("nfs", ["nolock"]).trustedLocks, false);
 });
 
 Deno.test("EXECO_SHARED forces the careful way, or the fast one, and rejects anything else", async () => {
