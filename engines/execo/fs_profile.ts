@@ -15,6 +15,7 @@
 
 import type { Env } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
+import { mountKind, mountOf, mountProblems } from "./mounts.ts";
 
 /** How the store uses a filesystem. */
 export interface FsProfile {
@@ -38,30 +39,6 @@ export interface FsProfile {
   localLocks?: string;
 }
 
-/** Filesystems that only one kernel sees. */
-const LOCAL = new Set([
-  "ext2",
-  "ext3",
-  "ext4",
-  "xfs",
-  "btrfs",
-  "bcachefs",
-  "f2fs",
-  "jfs",
-  "reiserfs",
-  "nilfs2",
-  "zfs",
-  "tmpfs",
-  "ramfs",
-  "overlay",
-  "vfat",
-  "exfat",
-  "ntfs",
-  "ntfs3",
-  "hfsplus",
-  "apfs",
-]);
-
 /**
  * Filesystems whose clients keep their caches coherent through the
  * server's lock manager, so a write reaches others without a sync.
@@ -74,78 +51,31 @@ const GLOBAL_LOCKS = new Set(["fuse.glusterfs", "lustre", "gpfs", "ceph"]);
 /** The variable that overrides the detection. */
 export const SHARED_VARIABLE = "EXECO_SHARED";
 
-/** One mount, as `/proc/self/mountinfo` describes it. */
-interface Mount {
-  point: string;
-  type: string;
-  options: string[];
-}
-
-/** Undoes the octal escapes (`\040` for a space) of mountinfo fields. */
-function unescape(field: string): string {
-  return field.replace(
-    /\\([0-7]{3})/g,
-    (_, code: string) => String.fromCharCode(parseInt(code, 8)),
-  );
-}
-
-/** Parses mountinfo text into mounts, in table order. */
-export function parseMountInfo(text: string): Mount[] {
-  const mounts: Mount[] = [];
-  for (const line of text.split("\n")) {
-    const fields = line.split(" ");
-    const dash = fields.indexOf("-");
-    if (dash < 6 || fields.length < dash + 3) continue;
-    const options = [
-      ...fields[5]!.split(","),
-      ...(fields[dash + 3] ?? "").split(","),
-    ];
-    mounts.push({
-      point: unescape(fields[4]!),
-      type: fields[dash + 1]!,
-      options,
-    });
-  }
-  return mounts;
-}
-
-/** The mount that holds `dir` (an absolute, resolved path). */
-function mountOf(mounts: Mount[], dir: string): Mount | undefined {
-  let best: Mount | undefined;
-  for (const mount of mounts) {
-    const inside = mount.point === "/" ||
-      dir === mount.point || dir.startsWith(`${mount.point}/`);
-    // The last of equally long matches is the one on top.
-    if (inside && (!best || mount.point.length >= best.point.length)) {
-      best = mount;
-    }
-  }
-  return best;
-}
-
-/** Why the mount's locks may hold on one host only, if its options say so. */
+/**
+ * Why the mount's locks hold on one host only, when its options say so
+ * (NFS `nolock` or `local_lock`, Lustre `localflock`, CIFS `nobrl`).
+ */
 export function localLocks(
   type: string,
   options: string[],
 ): string | undefined {
-  if (type.startsWith("nfs")) {
-    if (options.includes("nolock")) return "NFS mounted with 'nolock'";
-    const local = options.find((o) =>
-      o === "local_lock=flock" || o === "local_lock=all"
-    );
-    if (local) return `NFS mounted with '${local}'`;
-  }
-  if (type === "lustre") {
-    if (options.includes("localflock")) {
-      return "Lustre mounted with 'localflock'";
-    }
-  }
-  return undefined;
+  const local = mountProblems({
+    fsType: type,
+    source: "",
+    mountPoint: "",
+    options,
+  }).find((problem) => problem.problem.startsWith("locks hold only"));
+  const name = type.startsWith("nfs")
+    ? "NFS"
+    : type === "lustre"
+    ? "Lustre"
+    : type;
+  return local ? `${name} mounted with '${local.option}'` : undefined;
 }
 
 /** The profile of a filesystem of `type` mounted with `options`. */
 export function profileOf(type: string, options: string[]): FsProfile {
-  const shared = !LOCAL.has(type);
+  const shared = mountKind(type) !== "local";
   const local = localLocks(type, options);
   const nfs = type.startsWith("nfs");
   const lockFlushes = nfs && !local;
@@ -186,11 +116,8 @@ export function fsProfile(dir: string, env: Env = {}): FsProfile {
     blockingLocks: false,
   };
   try {
-    const mount = mountOf(
-      parseMountInfo(Deno.readTextFileSync("/proc/self/mountinfo")),
-      Deno.realPathSync(dir),
-    );
-    if (mount) detected = profileOf(mount.type, mount.options);
+    const mount = mountOf(dir);
+    if (mount) detected = profileOf(mount.fsType, mount.options);
   } catch {
     // no mount table (not Linux): take the careful way
   }

@@ -1,29 +1,6 @@
 import { assertEquals, assertThrows } from "../../_assert.ts";
-import {
-  fsProfile,
-  parseMountInfo,
-  profileOf,
-} from "../../../engines/execo/fs_profile.ts";
+import { fsProfile, profileOf } from "../../../engines/execo/fs_profile.ts";
 import { ConfigError } from "../../../core/errors.ts";
-
-const MOUNTINFO = [
-  "22 1 254:0 / / rw,relatime - ext4 /dev/vda rw",
-  "40 22 0:35 / /home rw,relatime - nfs4 server:/home rw,vers=4.2,local_lock=none",
-  "41 22 0:36 / /scratch rw,relatime - nfs srv:/scratch rw,vers=3,nolock",
-  "42 22 0:37 / /lustre rw - lustre 10.0.0.1@o2ib:/fs rw,localflock",
-  "43 22 0:38 / /mnt/with\\040space rw - fuse.glusterfs vm:/gv rw",
-].join("\n");
-
-Deno.test("mount table lines are read with their type, options and escaped points", () => {
-  const mounts = parseMountInfo(MOUNTINFO);
-  assertEquals(mounts.map((m) => [m.point, m.type]), [
-    ["/", "ext4"],
-    ["/home", "nfs4"],
-    ["/scratch", "nfs"],
-    ["/lustre", "lustre"],
-    ["/mnt/with space", "fuse.glusterfs"],
-  ]);
-});
 
 Deno.test("local filesystems keep the fast path; shared ones take the careful one", () => {
   assertEquals(profileOf("ext4", ["rw"]), {
