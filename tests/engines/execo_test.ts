@@ -253,7 +253,7 @@ Deno.test("execo engine: a task longer than the lease keeps its claim by renewin
 
 const faketime = available(
   "faketime",
-  "bash tests/services/install.sh shared_fs",
+  "bash tests/services/install.sh glusterfs",
 );
 
 Deno.test({

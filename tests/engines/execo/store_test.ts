@@ -272,3 +272,146 @@ Deno.test("sweep store moves a sweep of the first format and stops its old minio
   assertEquals(statuses(again), [DONE, DONE, TODO]);
   again.close();
 });
+
+/** A tmpfs of `size` mounted on a new directory (root), removed by `done`. */
+async function smallDisk(
+  size: string,
+): Promise<{ dir: string; done(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "execo-small-" });
+  const mount = async (...args: string[]) => {
+    const { code, stderr } = await new Deno.Command(args[0]!, {
+      args: args.slice(1),
+    }).output();
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
+  };
+  await mount("mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir);
+  return {
+    dir,
+    async done() {
+      await mount("umount", dir);
+      await Deno.remove(dir);
+    },
+  };
+}
+
+const asRoot = Deno.uid() === 0;
+
+Deno.test({
+  name:
+    "sweep store on a full disk names the path and the fix, and a snapshot that cannot be written leaves no temporary file",
+  ignore: !asRoot,
+  async fn() {
+    const disk = await smallDisk("2m");
+    try {
+      const dir = `${disk.dir}/sweep`;
+      await Deno.mkdir(dir);
+      (await createSweep(dir, Array.from({ length: 3000 }, (_, i) => i))).store
+        .close();
+      const warnings: string[] = [];
+      const store = await SweepStore.open(dir, {
+        warn: (message) => warnings.push(message),
+      });
+      await markDone(store, [0, 1]);
+      // Fill what is left, but for a few records' worth.
+      const filler = await Deno.open(`${disk.dir}/filler`, {
+        write: true,
+        create: true,
+      });
+      const chunk = new Uint8Array(4096);
+      try {
+        while (true) await filler.write(chunk);
+      } catch {
+        // full
+      }
+      filler.close();
+      await Deno.truncate(
+        `${disk.dir}/filler`,
+        (await Deno.stat(`${disk.dir}/filler`)).size - 8192,
+      );
+      // A snapshot needs more room than that: it fails, and says so.
+      await store.compact();
+      assertMatch(warnings.join("\n"), /could not write a snapshot.*full/);
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+      assert(!names.some((n) => n.includes(".tmp")), `left behind: ${names}`);
+      // Records still fit: acks go on.
+      await markDone(store, [2]);
+      // Then nothing fits: the error names the journal and the fix.
+      await Deno.truncate(
+        `${disk.dir}/filler`,
+        (await Deno.stat(`${disk.dir}/filler`)).size + 8192,
+      );
+      await rejects(
+        markDone(store, Array.from({ length: 500 }, (_, i) => 3 + i)),
+        (error: unknown) =>
+          error instanceof SweepError && error.problem === "full" &&
+          /minionize\.log: the filesystem is full or over quota; free some space there/
+            .test(error.message),
+      );
+      store.close();
+      await Deno.remove(`${disk.dir}/filler`);
+      const reopened = await SweepStore.open(dir);
+      assertEquals(statuses(reopened).slice(0, 3), [DONE, DONE, DONE]);
+      reopened.close();
+    } finally {
+      await disk.done();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "sweep view and the sweep commands read a sweep on a read-only mount and change nothing",
+  ignore: !asRoot,
+  async fn() {
+    const source = await sweepOf([1, 2, 3]);
+    const store = await SweepStore.open(source);
+    await markDone(store, [1]);
+    store.close();
+    const journal = await Deno.open(`${source}/${LOG}`, { append: true });
+    await journal.write(encodeRecord("d", 2, "{}").subarray(0, 11));
+    journal.close();
+    const disk = await smallDisk("4m");
+    try {
+      for (const entry of Deno.readDirSync(source)) {
+        await Deno.copyFile(
+          `${source}/${entry.name}`,
+          `${disk.dir}/${entry.name}`,
+        );
+      }
+      const before = await files(disk.dir);
+      const remount = await new Deno.Command("mount", {
+        args: ["-o", "remount,ro", disk.dir],
+      }).output();
+      assertEquals(remount.code, 0);
+      const view = await viewSweep(disk.dir);
+      assertEquals([...view.state.status], [TODO, DONE, TODO]);
+      assertEquals(view.torn, 11);
+      const cli = (...args: string[]) =>
+        new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL("../../../cli.ts", import.meta.url).pathname,
+            ...args,
+          ],
+          env: { EXECO_PERSISTENCE_DIR: disk.dir },
+        }).output();
+      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+      const status = await cli("sweep", "status");
+      assertEquals(status.code, 0, decode(status.stderr));
+      assertMatch(
+        decode(status.stdout),
+        /3 params: 2 todo, 0 in progress, 1 done/,
+      );
+      assertMatch(decode(status.stderr), /torn by a crash/);
+      const list = await cli("sweep", "list", "--todo");
+      assertEquals(decode(list.stdout), "1\n3\n");
+      const dry = await cli("--dry-run", "echo");
+      assertEquals(dry.code, 0, decode(dry.stderr));
+      assertEquals(decode(dry.stdout).trim().split("\n").length, 2);
+      assertEquals(await files(disk.dir), before);
+    } finally {
+      await disk.done();
+    }
+  },
+});
