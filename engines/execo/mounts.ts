@@ -22,7 +22,16 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+/** `path` made absolute from the current directory. */
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}
+
+/** The directory above `path` (`/` stays `/`). */
+function parent(path: string): string {
+  const at = path.replace(/\/+$/, "").lastIndexOf("/");
+  return at <= 0 ? "/" : path.slice(0, at);
+}
 
 /** A mounted filesystem, as one line of `/proc/self/mountinfo` says. */
 export interface Mount {
@@ -105,14 +114,14 @@ export function mountOf(path: string): Mount | undefined {
   } catch {
     return undefined;
   }
-  let at = resolve(path);
+  let at = absolute(path);
   while (true) {
     try {
       at = Deno.realPathSync(at);
       break;
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) || at === "/") throw error;
-      at = dirname(at);
+      at = parent(at);
     }
   }
   return findMount(parseMountInfo(text), at);
