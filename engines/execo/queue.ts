@@ -33,6 +33,8 @@ export interface QueueOptions {
 
 /** Longest sleep between looks at a sweep whose params are all held. */
 const MAX_POLL_MS = 500;
+/** Longest wait of an ack for the next visit before it is written alone. */
+const ACK_DELAY_MS = 50;
 /** How often claims are checked for abandoned ones while todo params remain. */
 const EXPIRY_SCAN_MS = 1000;
 
@@ -84,6 +86,41 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
   const held = new Map<string, number>();
   /** Claimed in a visit but not handed out yet. */
   const ready: Delivery[] = [];
+  /** Acknowledged but not written yet. */
+  const acks: { id: number; owner: string }[] = [];
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Appends the pending acks to `tx`, and returns them. */
+  const writeAcks = (tx: Transaction) => {
+    const written = acks.splice(0);
+    for (const { id, owner } of written) {
+      if (tx.state.status[id] !== DONE) {
+        tx.append("d", id, { o: owner, w: tx.now });
+      }
+    }
+    return written;
+  };
+
+  /** Writes the pending acks now; warns about those it could not write. */
+  const flush = async () => {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (acks.length === 0) return;
+    let written: typeof acks = [];
+    try {
+      await store.transact((tx) => (written = writeAcks(tx)), { sync: true });
+    } catch (error) {
+      warn(
+        `could not record ${written.length || acks.length} params as done (${
+          (error as Error).message
+        }); the queue may hand them out again`,
+      );
+    }
+  };
+
+  const flushSoon = () => {
+    flushTimer ??= setTimeout(flush, ACK_DELAY_MS);
+  };
   /** Other minions' claims, as last seen. */
   const sightings = new Map<number, Sighting>();
   let lastScan = -Infinity;
@@ -139,12 +176,16 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
       param: JSON.parse(text) as JsonValue,
       attempt,
       id: `param ${id}`,
-      ack: () =>
-        settle((tx) => {
-          if (tx.state.status[id] !== DONE) {
-            tx.append("d", id, { o: owner, w: tx.now });
-          }
-        }, true),
+      ack() {
+        // Written with this queue's next visit (the claim that follows),
+        // or within ACK_DELAY_MS: one lock hold per param, not two.
+        if (settled) return Promise.resolve();
+        settled = true;
+        held.delete(owner);
+        acks.push({ id, owner });
+        flushSoon();
+        return Promise.resolve();
+      },
       nack: () =>
         settle((tx) => {
           if (mine(tx)) tx.append("n", id, { o: owner, w: tx.now });
@@ -212,7 +253,11 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
       let wait = 50;
       while (!signal.aborted) {
         const want = Math.max(1, concurrency - held.size);
-        const picked = await store.transact((tx): Picked => {
+        let acked: typeof acks = [];
+        // Acks ride along: synced as acks are (a claim alone need not be).
+        const sync = acks.length > 0;
+        const visit = store.transact((tx): Picked => {
+          acked = writeAcks(tx);
           const { state } = tx;
           const claimed: Claimed[] = [];
           const mono = performance.now();
@@ -238,7 +283,19 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
             if (!held.has(held_.owner)) others++;
           }
           return { claimed: undefined, waiting: others > 0 };
-        }, { signal });
+        }, { signal, sync });
+        let picked: Picked | undefined;
+        try {
+          picked = await visit;
+        } catch (error) {
+          acks.unshift(...acked); // not written: they go with the next try
+          flushSoon();
+          throw error;
+        }
+        if (picked === undefined) {
+          acks.unshift(...acked);
+          flushSoon();
+        }
         if (picked === undefined) return undefined;
         if (picked.claimed) {
           for (const one of picked.claimed) {
@@ -262,6 +319,7 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
     },
     async close() {
       ready.length = 0;
+      await flush();
       try {
         if (held.size > 0) {
           const owners = [...held];

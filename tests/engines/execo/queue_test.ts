@@ -76,9 +76,9 @@ Deno.test("execo queue gives a param whose lease ran out to another minion", asy
   await rejects(held.renew!(), /lease ran out/);
   // The first minion's late ack still counts: a result is never thrown away.
   await held.ack();
+  await a.close(); // writes what it acknowledged
   assertEquals((await state(dir)).status[0], DONE);
   await taken.ack();
-  await a.close();
   await b.close();
 });
 
@@ -130,6 +130,24 @@ Deno.test("execo queue resolves undefined on abort and keeps nothing claimed", a
   assertEquals((await state(dir)).status[0], TODO);
   await a.close();
   await b.close();
+});
+
+Deno.test("execo queue writes an ack with its next claim, or alone soon after", async () => {
+  const dir = await sweepOf([1, 2, 3]);
+  const q = await queue(dir);
+  const first = (await q.next(never))!;
+  await first.ack();
+  const second = (await q.next(never))!;
+  // One visit wrote the ack and the next claim.
+  const lines = (await Deno.readTextFile(`${dir}/minionize.log`)).trim()
+    .split("\n").map((line) => line.split(" ")[1]);
+  assertEquals(lines.slice(-2), ["d", "c"]);
+  await second.ack();
+  // Nothing follows it: it is written within a moment anyway.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const s = await state(dir);
+  assertEquals(s.counts.done, 2);
+  await q.close();
 });
 
 Deno.test("execo queue gives back what it still holds when closed", async () => {
