@@ -21,6 +21,7 @@
 import { runMinion } from "../core/minion.ts";
 import { sweepQueue } from "../engines/execo/queue.ts";
 import { createSweep, openSweep } from "../engines/execo/sweep.ts";
+import { runWorkers } from "./_workers.ts";
 
 const quick = Deno.args.includes("--quick");
 const SECONDS = quick ? 3 : 6;
@@ -57,57 +58,25 @@ interface Result {
 
 /** Runs `count` workers, the i-th on `dirs[i % dirs.length]`. */
 async function measure(dirs: string[], count: number): Promise<Result> {
-  const children = Array.from(
-    { length: count },
-    (_, i) =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          import.meta.filename!,
-          "--worker",
-          dirs[i % dirs.length]!,
-          String(SECONDS),
-        ],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn(),
+  const { results, seconds } = await runWorkers<
+    { done: number; waits: number[] }
+  >(
+    Deno.execPath(),
+    (i) => [
+      "run",
+      "-A",
+      import.meta.filename!,
+      "--worker",
+      dirs[i % dirs.length]!,
+      String(SECONDS),
+    ],
+    count,
   );
-  const readers = children.map((c) =>
-    c.stdout.pipeThrough(new TextDecoderStream()).getReader()
-  );
-  const buffers = children.map(() => "");
-  const line = async (i: number) => {
-    while (!buffers[i]!.includes("\n")) {
-      const { value, done } = await readers[i]!.read();
-      if (done) throw new Error(`worker ${i} ended early`);
-      buffers[i] += value;
-    }
-    const end = buffers[i]!.indexOf("\n");
-    const text = buffers[i]!.slice(0, end);
-    buffers[i] = buffers[i]!.slice(end + 1);
-    return text;
-  };
-  await Promise.all(children.map((_, i) => line(i)));
-  const started = performance.now();
-  for (const child of children) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("go\n"));
-    await writer.close();
-  }
-  const results = await Promise.all(
-    children.map(async (_, i) =>
-      JSON.parse(await line(i)) as { done: number; waits: number[] }
-    ),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await Promise.all(children.map((c) => c.status));
   const dones = results.map((r) => r.done);
   const waits = results.flatMap((r) => r.waits).sort((a, b) => a - b);
   const total = dones.reduce((a, b) => a + b, 0);
   return {
-    rate: total / elapsed,
+    rate: total / seconds,
     p99: waits[Math.floor(waits.length * 0.99)] ?? 0,
     fewest: Math.min(...dones),
     mean: total / count,

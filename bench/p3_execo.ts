@@ -14,6 +14,7 @@
 import { runMinion } from "../core/minion.ts";
 import { sweepQueue } from "../engines/execo/queue.ts";
 import { createSweep, openSweep } from "../engines/execo/sweep.ts";
+import { runWorkers } from "./_workers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const PYTHON = `${ROOT}.cache/venv/bin/python`;
@@ -107,44 +108,12 @@ async function throughput(
   args: (index: number) => string[],
   count: number,
 ): Promise<number> {
-  const children = Array.from(
-    { length: count },
-    (_, index) =>
-      new Deno.Command(command, {
-        args: args(index),
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn(),
+  const { results, seconds } = await runWorkers<{ done: number }>(
+    command,
+    args,
+    count,
   );
-  const readers = children.map((c) =>
-    c.stdout.pipeThrough(new TextDecoderStream()).getReader()
-  );
-  const buffers = children.map(() => "");
-  const line = async (index: number) => {
-    while (!buffers[index]!.includes("\n")) {
-      const { value, done } = await readers[index]!.read();
-      if (done) throw new Error(`worker ${index} ended early`);
-      buffers[index] += value;
-    }
-    const end = buffers[index]!.indexOf("\n");
-    const text = buffers[index]!.slice(0, end);
-    buffers[index] = buffers[index]!.slice(end + 1);
-    return text;
-  };
-  await Promise.all(children.map((_, i) => line(i)));
-  const started = performance.now();
-  for (const child of children) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("go\n"));
-    await writer.close();
-  }
-  const results = await Promise.all(
-    children.map(async (_, i) => JSON.parse(await line(i)).done as number),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await Promise.all(children.map((c) => c.status));
-  return results.reduce((a, b) => a + b, 0) / elapsed;
+  return results.reduce((sum, r) => sum + r.done, 0) / seconds;
 }
 
 async function python(code: string, cwd: string): Promise<void> {

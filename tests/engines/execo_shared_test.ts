@@ -18,6 +18,7 @@ import {
   startSharedFs,
 } from "../services/shared_fs.ts";
 import { type MinionProcess, spawnMinion } from "./_minions.ts";
+import { chaos } from "./_chaos.ts";
 
 /** Appends `MINION_ID` to a local file named after the param. */
 const MARK = ["sh", "-c", 'echo "$MINION_ID" >> "$0/$1"'];
@@ -128,42 +129,21 @@ Deno.test({
     const env = { MINION_LEASE: "3" };
     // Each run takes a little while, so that kills find params in flight.
     const task = ["sh", "-c", 'echo "$MINION_ID" >> "$0/$1"; sleep 0.2'];
-    const live: MinionProcess[] = [];
-    const all: MinionProcess[] = [];
-    const killed = new Set<number>();
-    let started = 0;
-    const start = () => {
-      const m = spawnMinion(
-        { EXECO_PERSISTENCE_DIR: dirs[started++ % 2]!, ...env },
-        ["-j", "2", ...task, marks],
-      );
-      live.push(m);
-      all.push(m);
-      m.result().then(() => {
-        const at = live.indexOf(m);
-        if (at >= 0) live.splice(at, 1);
-      });
-    };
     try {
-      for (let i = 0; i < 4; i++) start();
-      const chaosEnds = Date.now() + 60_000;
-      const deadline = Date.now() + 240_000;
-      while (live.length > 0 && Date.now() < deadline) {
-        await new Promise((resolve) =>
-          setTimeout(resolve, 1500 + Math.random() * 1000)
-        );
-        if (Date.now() > chaosEnds || live.length === 0) continue;
-        const victim = live[Math.floor(Math.random() * live.length)]!;
-        try {
-          victim.child.kill("SIGKILL");
-          killed.add(victim.child.pid);
-          live.splice(live.indexOf(victim), 1);
-          start();
-        } catch {
-          // it had just finished
-        }
-      }
-      assertEquals(live.length, 0, "minions still running after 4 minutes");
+      const { all, killed, running } = await chaos({
+        start: (n) => {
+          const m = spawnMinion(
+            { EXECO_PERSISTENCE_DIR: dirs[n % 2]!, ...env },
+            ["-j", "2", ...task, marks],
+          );
+          return { ...m, exited: m.result() };
+        },
+        minions: 4,
+        pauseMs: [1500, 2500],
+        killForMs: 60_000,
+        deadlineMs: 240_000,
+      });
+      assertEquals(running, 0, "minions still running after 4 minutes");
       for (const m of all) {
         const result = await m.result();
         assert(!/damaged/.test(result.output), result.output);
@@ -200,13 +180,6 @@ Deno.test({
         `chaos on two mounts: ${killed.size} minions killed, ${repeated} of 2000 params ran twice (each in flight in a killed minion)`,
       );
     } finally {
-      for (const m of live) {
-        try {
-          m.child.kill("SIGKILL");
-        } catch {
-          // gone
-        }
-      }
       await fs.stop();
       await Deno.remove(marks, { recursive: true });
     }

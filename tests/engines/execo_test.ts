@@ -8,6 +8,7 @@ import { scanRecords } from "../../engines/execo/log.ts";
 import { LOG, SweepStore } from "../../engines/execo/store.ts";
 import { createSweep } from "../../engines/execo/sweep.ts";
 import { available, CACHE, ROOT, waitUntil } from "../services/harness.ts";
+import { chaos } from "./_chaos.ts";
 
 const CLI = `${ROOT}cli.ts`;
 const PYTHON = `${CACHE}/venv/bin/python`;
@@ -107,36 +108,17 @@ Deno.test("execo engine: 4 minions -j2 run each of 2,000 params exactly once", a
 Deno.test("execo engine: chaos of kill -9 loses nothing and repeats only what was in flight", async () => {
   const { dir, marks } = await sweepOf(2000);
   const env = { MINION_LEASE: "5" };
-  const live: Minion[] = [];
-  const all: Minion[] = [];
-  const start = () => {
-    const m = minion(dir, ["-j", "2", ...MARK, marks], env);
-    live.push(m);
-    all.push(m);
-    m.output.then(() => {
-      const index = live.indexOf(m);
-      if (index >= 0) live.splice(index, 1);
-    });
-  };
-  for (let i = 0; i < 4; i++) start();
-  const killed = new Set<number>();
-  const deadline = Date.now() + 150_000;
-  while (live.length > 0 && Date.now() < deadline) {
-    await new Promise((resolve) =>
-      setTimeout(resolve, 400 + Math.random() * 200)
-    );
-    if (killed.size >= 20 || live.length === 0) continue;
-    const victim = live[Math.floor(Math.random() * live.length)]!;
-    try {
-      victim.child.kill("SIGKILL");
-      killed.add(victim.child.pid);
-      live.splice(live.indexOf(victim), 1);
-      start();
-    } catch {
-      // it had just finished
-    }
-  }
-  assert(live.length === 0, "minions still running after 150 s");
+  const { all, killed, running } = await chaos({
+    start: () => {
+      const m = minion(dir, ["-j", "2", ...MARK, marks], env);
+      return { ...m, exited: m.output };
+    },
+    minions: 4,
+    pauseMs: [400, 600],
+    maxKills: 20,
+    deadlineMs: 150_000,
+  });
+  assertEquals(running, 0, "minions still running after 150 s");
   for (const m of all) {
     const result = await m.output;
     if (!killed.has(m.child.pid)) {
