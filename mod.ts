@@ -44,6 +44,7 @@ export type {
   Reporter,
   ReporterOptions,
   ReporterPlugin,
+  SchedulerJob,
   StopCause,
   StopReason,
   TaskContext,

@@ -69,10 +69,14 @@ export function formatStatus(report: StatusReport): string {
     "rate/s",
     "last seen",
   ]];
+  // The job column only when some minion ran in a batch job.
+  const jobs = report.minions.some((m) => m.job !== undefined);
+  if (jobs) rows[0]!.splice(2, 0, "job");
   for (const m of report.minions) {
     rows.push([
       m.minion,
       m.state,
+      ...(jobs ? [m.job ?? "-"] : []),
       String(m.done),
       String(m.failed),
       String(m.retried),
@@ -88,6 +92,7 @@ export function formatStatus(report: StatusReport): string {
   rows.push([
     `total (${report.minions.length} minions)`,
     "",
+    ...(jobs ? [""] : []),
     String(t.done),
     String(t.failed),
     String(t.retried),

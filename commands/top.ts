@@ -135,10 +135,13 @@ export function renderTop(
   }
   lines.push("");
   const needle = view.filter.toLowerCase();
+  // The job column only when some minion runs in a batch job.
+  const jobs = fleet.minions.some((m) => m.job !== undefined);
   const rows = fleet.minions.map((m) => [
     m.minion,
     m.host,
     String(m.pid || "-"),
+    ...(jobs ? [m.job ?? "-"] : []),
     m.state,
     m.slot === undefined ? "-" : String(m.slot),
     m.param === undefined
@@ -165,6 +168,7 @@ export function renderTop(
     "MINION",
     "HOST",
     "PID",
+    ...(jobs ? ["JOB"] : []),
     "STATE",
     "SLOT",
     "PARAM",
@@ -174,7 +178,7 @@ export function renderTop(
     "RATE/s",
     "LAST SEEN",
   ];
-  const left = new Set([0, 1, 3, 5]);
+  const left = new Set(jobs ? [0, 1, 3, 4, 6] : [0, 1, 3, 5]);
   const widths = header.map((h, c) =>
     Math.max(h.length, ...order.map((row) => row[c]!.length))
   );

@@ -205,6 +205,18 @@ export interface PhaseTimings {
   teardown: number;
 }
 
+/** The batch job a minion runs in, as its scheduler names it. */
+export interface SchedulerJob {
+  /** `slurm`, `oar` or `pbs`. */
+  scheduler: string;
+  /** The job's own id: `SLURM_JOB_ID`, `OAR_JOB_ID` or `PBS_JOBID`. */
+  id: string;
+  /** The array job it belongs to, if any (`SLURM_ARRAY_JOB_ID`, `OAR_ARRAY_ID`). */
+  array?: string;
+  /** Its index in that array (`SLURM_ARRAY_TASK_ID`, `OAR_ARRAY_INDEX`, `PBS_ARRAY_INDEX`). */
+  index?: string;
+}
+
 /** Fields every event carries. */
 export interface EventBase {
   /** ISO 8601 time the event happened. */
@@ -215,6 +227,8 @@ export interface EventBase {
   host: string;
   /** Process id of the minion. */
   pid: number;
+  /** The batch job the minion runs in, when it runs in one. */
+  job?: SchedulerJob;
 }
 
 /** Every event a minion emits, by type. */

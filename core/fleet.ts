@@ -38,6 +38,8 @@ export interface FleetMinion {
   source: string;
   /** What the queue still holds, as this minion's engine said. */
   remaining?: number | undefined;
+  /** The batch job it runs in, when it said. */
+  job?: string | undefined;
 }
 
 /** Where `top` looks, and when a silent minion counts as lost. */
@@ -89,6 +91,7 @@ function fromStatus(
     rate: m.rate,
     lastSeen,
     source,
+    ...(m.job === undefined ? {} : { job: m.job }),
   };
 }
 

@@ -16,6 +16,7 @@ import type {
   Outcome,
   PhaseTimings,
   Reporter,
+  SchedulerJob,
   StopCause,
 } from "./contracts.ts";
 import { TaskFailure, TaskStop } from "./errors.ts";
@@ -58,6 +59,8 @@ export interface MinionOptions {
   signal?: AbortSignal;
   /** This minion's id. @default {host-pid-random} */
   minionId?: string;
+  /** The batch job it runs in, put on every event. @default {none} */
+  job?: SchedulerJob;
   /** Name of the callback, for the `minion.started` event. @default {"function"} */
   callbackName?: string;
   /**
@@ -233,6 +236,7 @@ export async function runMinion(
       minion: minionId,
       host,
       pid: Deno.pid,
+      ...(options.job ? { job: options.job } : {}),
       ...fields,
     } as unknown as MinionEvent;
     try {

@@ -10,6 +10,7 @@ import type { MinionEvent, PhaseTimings } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
 import { readLines } from "./lines.ts";
 import { paramText } from "./param.ts";
+import { formatJob } from "./scheduler_job.ts";
 
 /** One minion's state, as its report file tells it. */
 export interface MinionStatus {
@@ -40,6 +41,8 @@ export interface MinionStatus {
   lastSeen: string;
   /** Params finished (done or failed) per second over the minion's life. */
   rate: number;
+  /** The batch job it runs in (`slurm 120_4 (124)`), when it said. */
+  job?: string;
 }
 
 /** Mean, median and 95th percentile of one phase, in ms. */
@@ -127,6 +130,9 @@ class _Minion {
       rate: 0,
     };
     status.lastSeen = event.time;
+    if (event.job && status.job === undefined) {
+      status.job = formatJob(event.job);
+    }
     if (event.type === "param.started") {
       this.#inFlight.set(event.seq, {
         param: paramText(event.param),

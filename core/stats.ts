@@ -10,6 +10,7 @@
 import type { MinionEvent, PhaseTimings, Reporter } from "./contracts.ts";
 import { paramText } from "./param.ts";
 import { type MinionStatus, PHASES } from "./reports.ts";
+import { formatJob } from "./scheduler_job.ts";
 
 /** Upper bounds of the duration histogram's buckets, in seconds. */
 export const BUCKETS: readonly number[] = [
@@ -124,6 +125,7 @@ export class MinionStats implements Reporter {
   #callback: string | undefined;
   #concurrency = 1;
   #state = "starting";
+  #job: string | undefined;
   #firstSeen: number;
   #lastSeen: number;
   #counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
@@ -159,6 +161,7 @@ export class MinionStats implements Reporter {
   report(event: MinionEvent): void {
     const at = Date.parse(event.time);
     this.#lastSeen = Number.isNaN(at) ? this.now() : at;
+    if (event.job) this.#job ??= formatJob(event.job);
     switch (event.type) {
       case "minion.started":
         this.#engine = event.engine;
@@ -228,6 +231,7 @@ export class MinionStats implements Reporter {
     return {
       ...this.#identity,
       state: this.#state,
+      ...(this.#job === undefined ? {} : { job: this.#job }),
       engine: this.#engine,
       callback: this.#callback,
       concurrency: this.#concurrency,

@@ -1,6 +1,6 @@
-import { assertEquals } from "../_assert.ts";
+import { assertEquals, assertMatch } from "../_assert.ts";
 import { formatStatus, readStatus } from "../../commands/status.ts";
-import { tempDir } from "../_cli.ts";
+import { runCli, tempDir } from "../_cli.ts";
 
 Deno.test("status skips a line cut short by a killed minion and counts the rest", async () => {
   const dir = await tempDir();
@@ -72,4 +72,61 @@ Deno.test("status shows the slot each param in flight runs in", async () => {
   );
   const row = formatStatus(report).split("\n")[1]!;
   assertEquals(row.includes("[2] b [1] c"), true, row);
+});
+
+Deno.test("status and top show the batch job each minion runs in, from its events", async () => {
+  const dir = await tempDir();
+  const write = (file: string, minion: string, job?: unknown) =>
+    Deno.writeTextFile(
+      `${dir}/${file}`,
+      [
+        { type: "minion.started", engine: "file" },
+        { type: "param.started", seq: 1, param: "a", attempt: 1 },
+      ].map((e) =>
+        JSON.stringify({
+          time: new Date().toISOString(),
+          minion,
+          host: "h",
+          pid: 9,
+          ...(job ? { job } : {}),
+          ...e,
+        })
+      ).join("\n") + "\n",
+    );
+  await write("a.jsonl", "in-a-task", {
+    scheduler: "slurm",
+    id: "124",
+    array: "120",
+    index: "4",
+  });
+  await write("b.jsonl", "outside");
+  const report = await readStatus(dir);
+  assertEquals(
+    report.minions.map((m) => [m.minion, m.job]).sort(),
+    [["in-a-task", "slurm 120_4 (124)"], ["outside", undefined]],
+  );
+  const text = formatStatus(report);
+  assertMatch(text.split("\n")[0]!, /^minion\s+state\s+job\s+done/);
+  assertMatch(text, /in-a-task\s+running\s+slurm 120_4 \(124\)/);
+  assertMatch(text, /outside\s+running\s+-\s/);
+
+  const top = await runCli(["top", "--once", dir]);
+  assertEquals(top.code, 0, top.stderr);
+  assertMatch(top.stdout, /MINION\s+HOST\s+PID\s+JOB\s+STATE/);
+  assertMatch(top.stdout, /in-a-task\s+h\s+9\s+slurm 120_4 \(124\)\s+running/);
+});
+
+Deno.test("status shows no job column when no minion ran in a batch job", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(
+    `${dir}/m.jsonl`,
+    JSON.stringify({
+      type: "minion.started",
+      time: new Date().toISOString(),
+      minion: "m",
+      host: "h",
+      pid: 1,
+    }) + "\n",
+  );
+  assertMatch(formatStatus(await readStatus(dir)), /^minion\s+state\s+done/);
 });

@@ -251,3 +251,20 @@ Deno.test("metrics escape label values and count a slow run in the right bucket"
   );
   assertEquals(stats.snapshot().rate, 0.1);
 });
+
+Deno.test("a minion's /stats names the batch job it runs in", () => {
+  const stats = new MinionStats({ minion: "m", host: "h", pid: 1 });
+  assertEquals(stats.snapshot().job, undefined);
+  stats.report({
+    type: "minion.started",
+    time: new Date().toISOString(),
+    minion: "m",
+    host: "h",
+    pid: 1,
+    job: { scheduler: "oar", id: "57" },
+    engine: "file",
+    callback: "process",
+    concurrency: 1,
+  });
+  assertEquals(stats.snapshot().job, "oar 57");
+});
