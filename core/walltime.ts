@@ -104,8 +104,27 @@ export async function slurmEndTime(
 }
 
 /**
+ * When the OAR job this minion runs in will be killed, in ms since the
+ * epoch: `OAR_JOB_WALLTIME_SECONDS` after this process began (OAR starts
+ * the job's command at once, so the real end is a moment earlier than
+ * that; the guard's margin is the 95th percentile of the runs anyway).
+ * `undefined` outside OAR.
+ */
+export function oarEndTime(
+  env: Env,
+  start: number = performance.timeOrigin,
+): number | undefined {
+  const seconds = env.OAR_JOB_WALLTIME_SECONDS?.trim();
+  if (!seconds || !/^[0-9]+$/.test(seconds) || Number(seconds) <= 0) {
+    return undefined;
+  }
+  return start + Number(seconds) * 1000;
+}
+
+/**
  * The deadline a minion started at `start` works to: `walltimeMs` after it
- * (`Infinity` for none), else the Slurm job's end time, else none.
+ * (`Infinity` for none), else the Slurm job's end time, else the OAR job's
+ * walltime, else none.
  */
 export async function walltimeDeadline(
   walltimeMs: number | undefined,
@@ -115,7 +134,7 @@ export async function walltimeDeadline(
   if (walltimeMs !== undefined) {
     return walltimeMs === Infinity ? undefined : start + walltimeMs;
   }
-  return await slurmEndTime(env);
+  return await slurmEndTime(env) ?? oarEndTime(env);
 }
 
 /** The 95th percentile (nearest rank) of `values`; 0 when empty. */

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { runMinion } from "../../core/minion.ts";
 import { ConfigError } from "../../core/errors.ts";
 import {
+  oarEndTime,
   parseDuration,
   percentile95,
   readWalltime,
@@ -162,4 +163,21 @@ Deno.test("a param that arrives after a long wait past the point of no time is g
   });
   assertEquals(engine.settled, [["ack", 1], ["release", 2]]);
   assertEquals([summary.done, summary.reason], [1, "walltime"]);
+});
+
+Deno.test("under OAR a minion works to the job's walltime from its start", async () => {
+  assertEquals(oarEndTime({ OAR_JOB_WALLTIME_SECONDS: "300" }, 1_000), 301_000);
+  assertEquals(oarEndTime({ OAR_JOB_WALLTIME_SECONDS: "0" }, 1_000), undefined);
+  assertEquals(oarEndTime({}, 1_000), undefined);
+  const deadline = await walltimeDeadline(undefined, {
+    OAR_JOB_WALLTIME_SECONDS: "60",
+  });
+  assert(
+    deadline !== undefined && Math.abs(deadline - Date.now() - 60_000) < 60_000,
+  );
+  // An explicit walltime wins.
+  assertEquals(
+    await walltimeDeadline(5_000, { OAR_JOB_WALLTIME_SECONDS: "60" }, 0),
+    5_000,
+  );
 });
