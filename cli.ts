@@ -20,6 +20,7 @@ const COMMANDS: Record<
   publish: async () => (await import("./commands/publish.ts")).publish,
   init: async () => (await import("./commands/init.ts")).init,
   top: async () => (await import("./commands/top.ts")).top,
+  submit: async () => (await import("./commands/submit.ts")).submit,
 };
 
 /**

@@ -161,7 +161,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
 export function runHelp(): string {
   return `Usage: minionize [OPTIONS] [--] [PROGRAM [ARGS...]]
        minionize [OPTIONS] --container IMAGE [--] [PROGRAM [ARGS...]]
-       minionize COMMAND ...   (status, sweep, publish, top, init; see minionize COMMAND --help)
+       minionize COMMAND ...   (status, sweep, publish, top, init, submit; see minionize COMMAND --help)
 
 Takes params from a queue and runs PROGRAM once per param. The param is
 appended to ARGS (a string param split into words by shell rules, never run

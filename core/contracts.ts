@@ -268,6 +268,28 @@ export interface MinionEventMap {
    * a reader of reports can tell a long task from a killed minion.
    */
   "minion.heartbeat": EventBase & { inFlight: number };
+  /**
+   * The minion's job looked at its fleet (`minionize submit`) when it
+   * started or as it left, and submitted jobs, or did not and says why.
+   */
+  "fleet.topup": EventBase & {
+    /** The fleet's name (the jobs' name in the scheduler). */
+    fleet: string;
+    /** `start` or `leave`. */
+    when: string;
+    /** Ids of the jobs it submitted. */
+    submitted: string[];
+    /** The fleet's jobs waiting to start, before it submitted. */
+    pending?: number;
+    /** The fleet's jobs started and not yet gone, before it submitted. */
+    running?: number;
+    /** Params the queue still holds, when known. */
+    left?: number;
+    /** Why it submitted no more than that. */
+    note?: string;
+    /** What failed: a submission, the scheduler's listing. */
+    error?: string;
+  };
   /** A minion left, with why and its exit status. */
   "minion.stopped": EventBase & {
     reason: StopCause;

@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { Callback, Env, MinionEvent, Reporter } from "./contracts.ts";
+import type {
+  Callback,
+  Env,
+  MinionEvent,
+  Reporter,
+  StopCause,
+} from "./contracts.ts";
 import { ProgressBar } from "./bar.ts";
 import { failureLine, summaryLine } from "./failure_log.ts";
 import { killAll } from "./children.ts";
@@ -19,6 +25,7 @@ import {
 } from "./minion.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { walltimeDeadline } from "./walltime.ts";
+import { schedulerJob } from "./scheduler_job.ts";
 import { MinionStats } from "./stats.ts";
 import { serveStats, type StatsServer } from "./stats_server.ts";
 
@@ -73,6 +80,7 @@ export async function launch(
   options: LaunchOptions = {},
 ): Promise<MinionSummary> {
   const minionId = newMinionId();
+  const job = schedulerJob(env);
   const deadline = await walltimeDeadline(settings.walltimeMs, env);
   // With the `null` reporter (the default) nobody listens, so the loop is
   // given no reporter at all and builds no events: about 5 µs a param,
@@ -134,8 +142,41 @@ export async function launch(
     ) =>
       // A line over the progress bar clears it; the next frame redraws it.
       options.log!(progress ? `\r\x1b[K${line}` : line);
+    // A job of a fleet `minionize submit` started tops the fleet up as it
+    // starts (beside its first params) and as it leaves.
+    const fleet = env.MINION_FLEET?.trim() && !settings.dryRun
+      ? await import("../schedulers/minion_top_up.ts")
+      : undefined;
+    const topUp = (when: "start" | "leave", reason?: StopCause) =>
+      fleet?.minionTopUp({
+        when,
+        env,
+        engine,
+        ...(reason ? { reason } : {}),
+        minionId,
+        say: (line) => {
+          if (settings.quiet && !line.startsWith("warning:")) return;
+          Deno.stderr.writeSync(encoder.encode(`minionize: ${line}\n`));
+        },
+        ...(reporter
+          ? {
+            report: async (fields) =>
+              await reporter.report({
+                type: "fleet.topup",
+                time: new Date().toISOString(),
+                minion: minionId,
+                host: hostname(),
+                pid: Deno.pid,
+                ...(job ? { job } : {}),
+                ...fields,
+              }),
+          }
+          : {}),
+      });
+    let summary: MinionSummary | undefined;
+    let atStart: Promise<void> | undefined;
     try {
-      const summary = await runMinion({
+      const running = runMinion({
         engine,
         callback,
         ...(reporter ? { reporter } : {}),
@@ -155,15 +196,20 @@ export async function launch(
         heartbeatMs: settings.heartbeatMs,
         signal: stop.signal,
         minionId,
+        ...(job ? { job } : {}),
         callbackName: options.callbackName ?? "function",
         ...(log ? { onFailure: (event) => log(failureLine(event)) } : {}),
       });
+      atStart = topUp("start");
+      summary = await running;
       await progress?.stop();
       progress = undefined;
       const last = summaryLine(summary);
       if (log && last !== undefined) log(last);
       return summary;
     } finally {
+      await atStart;
+      await topUp("leave", summary?.reason ?? "error");
       if (options.handleSignals ?? true) {
         for (const [name, listener] of listeners) {
           Deno.removeSignalListener(name, listener);
