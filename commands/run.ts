@@ -126,7 +126,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     value: "DURATION",
     variable: "MINION_WALLTIME",
     help:
-      "stop taking params when less time is left than they take (p95); seconds or [D-]HH:MM:SS, none to disable (default: the Slurm job's end time, else none)",
+      "stop taking params when less time is left than they take (p95); seconds or [D-]HH:MM:SS, none to disable (default: the Slurm or OAR job's end, else none)",
   },
   {
     long: "--stats",
