@@ -79,7 +79,9 @@ export async function fleetStatus(
   const directory = env.REPORTER_JSON_DIRECTORY?.trim() || "minion-report";
   let minions: FleetStatus["minions"];
   try {
-    const report = await readStatus(`${spec.cwd}/${directory}`);
+    const report = await readStatus(
+      directory.startsWith("/") ? directory : `${spec.cwd}/${directory}`,
+    );
     minions = {
       count: report.minions.length,
       done: report.totals.done,

@@ -255,6 +255,14 @@ Deno.test({
         "minions submitted after the normal job ran params",
       );
 
+      // Each job's output went to the fleet's out/ directory.
+      const outputs = [
+        ...Deno.readDirSync(`${dir}/minion-fleet/${NAME}/out`),
+      ].map((e) => e.name);
+      for (const id of ids.filter((id) => !killed.has(id))) {
+        assert(outputs.includes(`OAR.${id}.stderr`), `${id}: ${outputs}`);
+      }
+
       // The minions' events carry their OAR job.
       const events = await reportEvents(dir);
       for (const event of events) {
