@@ -31,7 +31,12 @@ import {
   SCHEDULERS,
 } from "../schedulers/scheduler.ts";
 import { fleetStatus, formatFleetStatus } from "../schedulers/status.ts";
-import { paramsLeft, topUp, type TopUpResult } from "../schedulers/top_up.ts";
+import {
+  paramsLeft,
+  planTopUp,
+  topUp,
+  type TopUpResult,
+} from "../schedulers/top_up.ts";
 
 /** The options of the submit command. */
 export const SUBMIT_OPTIONS: readonly OptionSpec[] = [
@@ -386,43 +391,47 @@ async function dryRun(
   env: Env,
   jobs: number,
 ): Promise<number> {
-  let commands: string[][];
-  let note = "";
-  if (await fleet.exists()) {
-    // A fleet already there: ask the scheduler what it holds.
-    const result = await topUp({
-      fleet,
-      when: "submit",
-      by: "submit",
-      env,
-      requested: jobs,
-      dryRun: true,
-    });
-    commands = result.commands ?? [];
-    note = result.error ?? result.note ?? "";
+  const scheduler = await SCHEDULERS[spec.scheduler]!();
+  const left = await paramsLeft(env, undefined, undefined);
+  // The fleet's jobs already there, when the scheduler can be asked.
+  let pending = 0;
+  let running = 0;
+  const notes: string[] = [];
+  const listed = await runCommand(scheduler.listCommand(spec.name));
+  if (listed.code === 0) {
+    const found = scheduler.parseList(listed.stdout, spec.name);
+    pending = found.filter((job) => job.pending).length;
+    running = found.length - pending;
   } else {
-    const scheduler = await SCHEDULERS[spec.scheduler]!();
-    const left = await paramsLeft(env, undefined, undefined);
-    const count = left === 0 ? 0 : Math.min(
-      jobs,
-      spec.maxJobs ?? Infinity,
-      left === undefined ? Infinity : Math.ceil(left / spec.concurrency),
+    notes.push(
+      `cannot list the fleet's jobs (${
+        listed.stderr.trim().split("\n")[0]
+      }): counting none`,
     );
-    if (left === 0) note = "the queue is drained";
-    commands = Array.from({ length: count }, () =>
-      scheduler.submitCommand({
-        name: spec.name,
-        script: fleet.scriptPath,
-        cwd: spec.cwd,
-        outputDir: fleet.outputDir,
-        ...(spec.walltimeMs === null ? {} : { walltimeMs: spec.walltimeMs }),
-        args: spec.schedulerArgs,
-      }));
   }
+  const plan = planTopUp({
+    pending,
+    running,
+    left,
+    concurrency: spec.concurrency,
+    backlog: spec.backlog,
+    maxJobs: spec.maxJobs ?? Infinity,
+    leaving: false,
+    requested: jobs,
+  });
+  if (plan.note) notes.push(plan.note);
+  const command = scheduler.submitCommand({
+    name: spec.name,
+    script: fleet.scriptPath,
+    cwd: spec.cwd,
+    outputDir: fleet.outputDir,
+    ...(spec.walltimeMs === null ? {} : { walltimeMs: spec.walltimeMs }),
+    args: spec.schedulerArgs,
+  });
   console.log(`# ${fleet.scriptPath}:`);
   console.log(script.trimEnd().split("\n").map((l) => `#   ${l}`).join("\n"));
-  if (note) console.log(`# ${note}`);
-  for (const command of commands) {
+  for (const note of notes) console.log(`# ${note}`);
+  for (let i = 0; i < plan.count; i++) {
     console.log(command.map((word) => quote(word)).join(" "));
   }
   return 0;

@@ -27,12 +27,7 @@
 import type { Engine, Env, StopCause } from "../core/contracts.ts";
 import { ConfigError } from "../core/errors.ts";
 import { ENGINES } from "../core/registry.ts";
-import {
-  FleetDir,
-  type FleetLogEntry,
-  type FleetSpec,
-  type FleetState,
-} from "./fleet_dir.ts";
+import { FleetDir, type FleetSpec, type FleetState } from "./fleet_dir.ts";
 import {
   type CommandRunner,
   type FleetJob,
@@ -107,7 +102,9 @@ export function planTopUp(input: PlanInput): TopUpPlan {
   if (count < wanted) {
     note = room <= useful
       ? `${jobs} of at most ${input.maxJobs} jobs already`
-      : `${jobs} jobs are enough for the ${input.left} params left`;
+      : `${
+        Math.ceil(input.left! / input.concurrency)
+      } jobs are enough for the ${input.left} params left`;
   } else if (wanted === 0) {
     note = `${input.pending} waiting already`;
   }
@@ -130,8 +127,6 @@ export interface TopUpOptions {
   reason?: StopCause;
   /** Jobs asked for outright (`submit --jobs`). */
   requested?: number;
-  /** Print the submission commands instead of running them. @default {false} */
-  dryRun?: boolean;
   /** Runs scheduler commands. @default {runCommand} */
   run?: CommandRunner;
   /** The clock, in ms since the epoch. @default {Date.now} */
@@ -159,8 +154,6 @@ export interface TopUpResult {
   error?: string;
   /** Set when this failure made top-ups stop. */
   gaveUp?: boolean;
-  /** With `dryRun`: the commands it would run. */
-  commands?: string[][];
 }
 
 /**
@@ -214,7 +207,7 @@ export async function topUp(options: TopUpOptions): Promise<TopUpResult> {
     const current = await fleet.readSpec();
     if (current.stopped) return { ...base, note: "the fleet was cancelled" };
     let state = await fleet.readState();
-    if (options.when === "submit" && !options.dryRun) {
+    if (options.when === "submit") {
       state = { failures: 0 };
       await fleet.writeState(state);
     } else if (state.gaveUp) {
@@ -228,19 +221,15 @@ export async function topUp(options: TopUpOptions): Promise<TopUpResult> {
       };
     }
     const result = await decide(current, scheduler, state, options, run, now);
-    if (!options.dryRun) {
-      const entry: FleetLogEntry = {
-        time: new Date(now()).toISOString(),
-        by: options.by,
-        ...(scheduler.ownJob(options.env) === undefined
-          ? {}
-          : { job: scheduler.ownJob(options.env)! }),
-        when: options.when,
-        submitted: result.submitted,
-        ...pick(result, ["pending", "running", "left", "note", "error"]),
-      };
-      await fleet.appendLog(entry);
-    }
+    const own = scheduler.ownJob(options.env);
+    await fleet.appendLog({
+      time: new Date(now()).toISOString(),
+      by: options.by,
+      ...(own === undefined ? {} : { job: own }),
+      when: options.when,
+      submitted: result.submitted,
+      ...pick(result, ["pending", "running", "left", "note", "error"]),
+    });
     return result;
   }, { timeoutMs: options.lockTimeoutMs ?? 60_000 });
 }
@@ -265,7 +254,6 @@ async function decide(
   const { fleet } = options;
   const base = { fleet: spec.name, submitted: [] as string[] };
   const fail = async (error: string): Promise<TopUpResult> => {
-    if (options.dryRun) return { ...base, error };
     const failures = state.failures + 1;
     const gaveUp = failures >= MAX_FAILURES && options.when !== "submit";
     await fleet.writeState({
@@ -332,12 +320,6 @@ async function decide(
     ...(spec.walltimeMs === null ? {} : { walltimeMs: spec.walltimeMs }),
     args: spec.schedulerArgs,
   });
-  if (options.dryRun) {
-    return {
-      ...counted,
-      commands: Array.from({ length: plan.count }, () => command),
-    };
-  }
   const submitted: string[] = [];
   for (let i = 0; i < plan.count; i++) {
     const result = await run(command);
