@@ -60,6 +60,7 @@ interface OarJob {
   name?: string | null;
   state: string;
   exit_code?: number | null;
+  stopTime?: number;
   events?: { type: string; date: number }[];
   stdout_file?: string;
 }
@@ -106,7 +107,7 @@ Deno.test({
       });
     try {
       // A short lease: the params of a killed minion come back in seconds.
-      await sweepIn(dir, PARAMS, ["MINION_LEASE=5"]);
+      await sweepIn(dir, PARAMS, ["MINION_LEASE=10"]);
       const work = await workScript(dir, 1, "OAR_JOB_ID");
       await chownAll(oar, dir);
 
@@ -153,7 +154,8 @@ Deno.test({
       await waitUntil("the normal job to run and end", async () => {
         const job = (await oarstat(oar, ["-fj", normalId]))[normalId];
         if (job?.state !== "Terminated") return false;
-        normalEnd = Date.now();
+        // When OAR says it ended (whole seconds), not when we noticed.
+        normalEnd = job.stopTime ? job.stopTime * 1000 : Date.now();
         return true;
       }, 120_000);
 
@@ -243,7 +245,7 @@ Deno.test({
       assert(
         log.some((e) =>
           e.when === "start" && e.submitted.length > 0 &&
-          Date.parse(e.time) > normalEnd - 1000
+          Date.parse(e.time) >= normalEnd
         ),
         `no top-up after the normal job: ${JSON.stringify(log)}`,
       );
