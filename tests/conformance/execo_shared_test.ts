@@ -16,16 +16,16 @@ conformance({
     fs = await startSharedFs("coherent", { mounts: 2 });
     return { env: {}, stop: () => fs!.stop() };
   },
-  async queue(_service, name) {
+  queue(_service, name) {
     const sweep = `sweep-${name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)}-${
       crypto.randomUUID().slice(0, 6)
     }`;
     const at = (n: number) => `${fs!.mounts[n % fs!.mounts.length]}/${sweep}`;
-    return {
+    return Promise.resolve({
       env: { EXECO_PERSISTENCE_DIR: at(0), MINION_LEASE: "2" },
       minionEnv: (n) => ({ EXECO_PERSISTENCE_DIR: at(n + 1) }),
       leaseMs: 2_000,
       close: () => Deno.remove(at(0), { recursive: true }),
-    };
+    });
   },
 });
