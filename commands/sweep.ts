@@ -23,15 +23,16 @@ import {
   TODO,
 } from "../engines/execo/state.ts";
 import type { SweepState } from "../engines/execo/state.ts";
-import type { SweepStore } from "../engines/execo/store.ts";
 import {
   addParams,
   createSweep,
   idsWithStatus,
+  type OpenSweep,
   openSweep,
   sweepConfigError,
   viewSweep,
 } from "../engines/execo/sweep.ts";
+import { convert, CONVERT_OPTIONS, CONVERT_USAGE } from "./sweep_convert.ts";
 
 const DIR_OPTION: OptionSpec = {
   long: "--dir",
@@ -119,6 +120,11 @@ const SUBCOMMANDS: Record<
     ],
     usage: "reset --failed|--in-progress  put params back to todo",
     run: reset,
+  },
+  convert: {
+    options: [DIR_OPTION, ...CONVERT_OPTIONS, HELP_OPTION],
+    usage: CONVERT_USAGE,
+    run: convert,
   },
   doctor: {
     options: [DIR_OPTION, ...DOCTOR_OPTIONS, HELP_OPTION],
@@ -283,7 +289,7 @@ async function create(
 async function withSweep<T>(
   dir: string,
   env: Env,
-  use: (store: SweepStore) => Promise<T>,
+  use: (store: OpenSweep) => Promise<T>,
 ): Promise<T> {
   const store = await openSweep(dir, {
     leaseMs: execoSettings(env).leaseMs,
@@ -369,8 +375,10 @@ async function status(
           host: claim.host,
           pid: claim.pid,
           since: new Date(claim.since).toISOString(),
-          leaseEnds: new Date(claim.expires).toISOString(),
-          expired: claim.expires < now,
+          ...(claim.external ? { python: true } : {
+            leaseEnds: new Date(claim.expires).toISOString(),
+            expired: claim.expires < now,
+          }),
           attempt: state.attempts[id]! + 1,
         })),
       }));
@@ -381,6 +389,14 @@ async function status(
       `${dir}: ${state.size} params: ${counts.todo} todo, ${counts.claimed} in progress, ${counts.done} done, ${counts.failed} failed`,
     );
     for (const [id, claim] of held.slice(0, SHOWN)) {
+      if (claim.external) {
+        console.log(
+          `  ${
+            paramText(JSON.parse(state.texts[id]!))
+          }  held by a Python minion (in execo's inprogress; no lease: execo never gives it back if that minion dies)`,
+        );
+        continue;
+      }
       const lease = claim.expires < now
         ? `lease ran out ${duration(now - claim.expires)} ago`
         : `lease ends in ${duration(claim.expires - now)}`;

@@ -50,7 +50,9 @@ export type SweepProblem =
   | "corrupt"
   | "io"
   | "exists"
-  | "full";
+  | "full"
+  | "permission"
+  | "unsupported";
 
 /** A sweep directory that cannot be opened or is damaged. */
 export class SweepError extends Error {

@@ -19,7 +19,8 @@
 import type { Delivery, Engine, JsonValue } from "../../core/contracts.ts";
 import { sleep } from "./lock.ts";
 import { CLAIMED, DONE } from "./state.ts";
-import type { SweepStore, Transaction } from "./store.ts";
+import type { Transaction } from "./store.ts";
+import type { OpenSweep } from "./sweep.ts";
 
 /** How a queue behaves. */
 export interface QueueOptions {
@@ -76,7 +77,7 @@ const MAX_REASON = 2000;
  * A queue on `store`. Closing it gives back whatever it still holds and
  * closes the store.
  */
-export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
+export function sweepQueue(store: OpenSweep, options: QueueOptions): Engine {
   const { leaseMs, warn } = options;
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const host = hostname();
@@ -135,7 +136,8 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
     const now = performance.now();
     let found: number | undefined;
     for (const [id, claim] of tx.state.claims) {
-      if (held.has(claim.owner)) continue;
+      // A Python minion's claim has no lease: execo never gives it back.
+      if (held.has(claim.owner) || claim.external) continue;
       const seen = sightings.get(id);
       if (
         !seen || seen.owner !== claim.owner ||
@@ -277,10 +279,11 @@ export function sweepQueue(store: SweepStore, options: QueueOptions): Engine {
             if (id !== undefined) claimed.push(claim(tx, id));
           }
           if (claimed.length > 0) return { claimed };
-          // Drained once nothing is held by anyone but this queue.
+          // Drained once nothing is held by anyone but this queue (a
+          // Python minion's param never comes back: not waited for).
           let others = 0;
           for (const held_ of state.claims.values()) {
-            if (!held.has(held_.owner)) others++;
+            if (!held.has(held_.owner) && !held_.external) others++;
           }
           return { claimed: undefined, waiting: others > 0 };
         }, { signal, sync });

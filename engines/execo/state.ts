@@ -48,6 +48,12 @@ export interface Claim {
    * for a whole lease, timed on the reader's own clock, is abandoned.
    */
   renewals: number;
+  /**
+   * Held by a process outside minionize (a Python execo minion, seen in
+   * execo's `inprogress`): it has no lease, never expires, and nobody waits
+   * for it, as in execo.
+   */
+  external?: boolean;
 }
 
 /** Why a param failed. */
@@ -118,6 +124,8 @@ interface OwnerBody {
   h?: string;
   p?: number;
   e?: string;
+  /** 1 for a claim held outside minionize (see {@linkcode Claim.external}). */
+  k?: number;
 }
 
 /** Thrown when a record cannot belong to a sane sweep. */
@@ -488,6 +496,7 @@ function claimOf(body: OwnerBody): Claim {
     expires: body.x ?? 0,
     since: body.w ?? 0,
     renewals: 0,
+    ...(body.k === 1 ? { external: true } : {}),
   };
 }
 

@@ -10,8 +10,13 @@ import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { canonicalJson } from "../../core/param.ts";
 import { exists, INDEX_PREFIX, LOG, path } from "./files.ts";
-import { isExecoSweep, readExecoSweep } from "./import_execo.ts";
-import { SweepState } from "./state.ts";
+import "./execo_convert.ts"; // finishes a conversion a crash cut short
+import { createdMessage } from "./execo_convert.ts";
+import { EXECO_IN_PROGRESS, EXECO_SWEEPS } from "./execo_mirror.ts";
+import { ExecoStore } from "./execo_store.ts";
+import { isExecoSweep, viewExeco } from "./execo_view.ts";
+import { poisonPickle, stopPickle } from "./pickle_write.ts";
+import type { SweepState } from "./state.ts";
 import {
   holdsOldSweep,
   type InitialState,
@@ -22,6 +27,12 @@ import { moveOldSweep, readOldSweep } from "./upgrade.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */
 export const DEFAULT_DIR = "sweeps";
+
+/**
+ * An open sweep: in minionize's own format, or in Python execo's files
+ * shared with Python minions (until `minionize sweep convert`).
+ */
+export type OpenSweep = SweepStore | ExecoStore;
 
 /** How {@linkcode openSweep} opens. */
 export interface OpenSweepOptions {
@@ -52,16 +63,16 @@ function holdsOurSweep(dir: string): boolean {
 
 /**
  * Opens the sweep in `dir`. A sweep of the first format is moved to the
- * current one, and a directory that holds only a Python execo sweep is
- * imported, once, under the lock, keeping what execo had done and in
- * progress.
+ * current one. A directory that holds a Python execo sweep stays in
+ * execo's files, shared with Python minions (see `execo_store.ts`), until
+ * `minionize sweep convert` moves it.
  *
  * @throws {SweepError} when `dir` is missing, holds no sweep or is damaged
  */
 export async function openSweep(
   dir: string,
   options: OpenSweepOptions,
-): Promise<SweepStore> {
+): Promise<OpenSweep> {
   const storeOptions = {
     ...(options.env ? { env: options.env } : {}),
     ...(options.onRepair ? { onRepair: options.onRepair } : {}),
@@ -75,9 +86,8 @@ export async function openSweep(
       options.warn?.(
         `moved the sweep in ${dir} to the current format (minionize 0.1 minions still running there stop at their next step)`,
       );
-    } else if (await isExecoSweep(dir)) {
-      // Decoded before anything is written: a bad pickle changes no file.
-      initial = await readExecoSweep(dir, Date.now(), options.leaseMs);
+    } else if (isExecoSweep(dir)) {
+      return await ExecoStore.open(dir, storeOptions);
     }
     if (initial) {
       const ready = initial;
@@ -100,24 +110,9 @@ export async function viewSweep(
 ): Promise<{ state: SweepState; torn: number }> {
   if (!holdsOurSweep(dir)) {
     if (holdsOldSweep(dir)) return { state: readOldSweep(dir), torn: 0 };
-    if (await isExecoSweep(dir)) {
-      const initial = await readExecoSweep(dir, Date.now(), 0);
-      return { state: stateOf(initial), torn: 0 };
-    }
+    if (isExecoSweep(dir)) return { state: viewExeco(dir), torn: 0 };
   }
   return await SweepStore.view(dir, { env });
-}
-
-/** A state built in memory from an initial state. */
-function stateOf(initial: InitialState): SweepState {
-  const state = new SweepState();
-  initial.texts.forEach((text, id) =>
-    state.apply({ type: "a", id, body: text })
-  );
-  for (const [id, param] of initial.states ?? []) {
-    state.apply({ type: "s", id, body: JSON.stringify(param) });
-  }
-  return state;
 }
 
 /**
@@ -164,10 +159,10 @@ export async function createSweep(
       `${dir} already holds a sweep; add params with 'minionize sweep add', or choose another directory`,
     );
   }
-  if (await isExecoSweep(dir)) {
+  if (isExecoSweep(dir)) {
     throw new SweepError(
       "exists",
-      `${dir} holds a Python execo sweep, which is imported when first used; add params with 'minionize sweep add', or choose another directory`,
+      `${dir} holds a Python execo sweep, which minionize's minions share with Python minions as it is; move it to minionize's format with 'minionize sweep convert', or choose another directory`,
     );
   }
   const texts: string[] = [];
@@ -200,7 +195,30 @@ export async function createSweep(
       `${dir} already holds a sweep (created just now by another process); add params with 'minionize sweep add'`,
     );
   }
+  stopPythonMinions(dir);
   return { store, count: texts.length };
+}
+
+/**
+ * Writes execo's `sweeps` and `inprogress` so that a Python minion started
+ * on this sweep exits with a message saying what to do, instead of taking
+ * the directory for an empty execo sweep (it would crash with `EOFError`
+ * and leave an empty `sweeps` behind). Files that exist are left alone.
+ */
+function stopPythonMinions(dir: string): void {
+  const message = createdMessage(dir);
+  for (
+    const [name, bytes] of [
+      [EXECO_SWEEPS, stopPickle(message)],
+      [EXECO_IN_PROGRESS, poisonPickle(message)],
+    ] as const
+  ) {
+    try {
+      Deno.writeFileSync(path(dir, name), bytes, { createNew: true });
+    } catch {
+      // there already, or not writable: a Python minion fails its own way
+    }
+  }
 }
 
 /**
@@ -211,7 +229,7 @@ export async function createSweep(
  * @returns how many params were new
  */
 export async function addParams(
-  store: SweepStore,
+  store: OpenSweep,
   params: AsyncIterable<JsonValue> | Iterable<JsonValue>,
   batchSize = 10_000,
 ): Promise<number> {
@@ -272,6 +290,8 @@ export function sweepConfigError(
     io: "make the directory and its files writable",
     exists: "",
     full: "",
+    permission: "",
+    unsupported: "",
   };
   const hint = fix[error.problem];
   return new ConfigError(

@@ -1,0 +1,192 @@
+/**
+ * Writes Python pickles (protocol 4, without frames or memo, which every
+ * Python 3.4 and later reads) of the values a sweep holds, and the two
+ * pickles minionize writes to stop Python minions with a message of its
+ * own. No maintained npm package writes pickles (the ones there, such as
+ * `pickleparser` and `jpickle`, only read them), hence this file.
+ *
+ * @module
+ */
+
+import type { PyValue } from "./pickle_read.ts";
+
+const encoder = new TextEncoder();
+
+/** Bytes gathered piece by piece. */
+class Bytes {
+  #chunks: number[] = [];
+
+  byte(...values: number[]): void {
+    this.#chunks.push(...values);
+  }
+
+  bytes(values: Uint8Array): void {
+    for (const value of values) this.#chunks.push(value);
+  }
+
+  uint32(value: number): void {
+    this.byte(
+      value & 0xff,
+      (value >>> 8) & 0xff,
+      (value >>> 16) & 0xff,
+      value >>> 24,
+    );
+  }
+
+  done(): Uint8Array {
+    return Uint8Array.from(this.#chunks);
+  }
+}
+
+/** An int as little-endian two's complement, as LONG1 wants it. */
+function longBytes(value: bigint): Uint8Array {
+  if (value === 0n) return new Uint8Array();
+  const out: number[] = [];
+  let rest = value;
+  for (;;) {
+    const byte = Number(rest & 0xffn);
+    out.push(byte);
+    rest >>= 8n;
+    // Stop once the remaining bits are only the sign, told by the top bit.
+    if ((rest === 0n && !(byte & 0x80)) || (rest === -1n && byte & 0x80)) break;
+  }
+  return Uint8Array.from(out);
+}
+
+function writeInt(out: Bytes, value: number | bigint): void {
+  const n = typeof value === "bigint" ? value : BigInt(value);
+  if (n >= 0n && n < 256n) out.byte(0x4b, Number(n)); // BININT1
+  else if (n >= 0n && n < 65536n) {
+    out.byte(0x4d, Number(n) & 0xff, Number(n) >> 8); // BININT2
+  } else if (n >= -(1n << 31n) && n < 1n << 31n) {
+    out.byte(0x4a); // BININT
+    out.uint32(Number(BigInt.asUintN(32, n)));
+  } else {
+    const bytes = longBytes(n);
+    out.byte(0x8a, bytes.length); // LONG1
+    out.bytes(bytes);
+  }
+}
+
+function writeString(out: Bytes, value: string): void {
+  const bytes = encoder.encode(value);
+  if (bytes.length < 256) out.byte(0x8c, bytes.length); // SHORT_BINUNICODE
+  else {
+    out.byte(0x58); // BINUNICODE
+    out.uint32(bytes.length);
+  }
+  out.bytes(bytes);
+}
+
+function writeValue(out: Bytes, value: PyValue): void {
+  if (value === null) return out.byte(0x4e); // NONE
+  if (value === true) return out.byte(0x88);
+  if (value === false) return out.byte(0x89);
+  if (typeof value === "bigint") return writeInt(out, value);
+  if (typeof value === "number") {
+    if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
+      return writeInt(out, value);
+    }
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, value, false);
+    out.byte(0x47); // BINFLOAT
+    return out.bytes(bytes);
+  }
+  if (typeof value === "string") return writeString(out, value);
+  switch (value.kind) {
+    case "bytes":
+      if (value.bytes.length < 256) out.byte(0x43, value.bytes.length);
+      else {
+        out.byte(0x42);
+        out.uint32(value.bytes.length);
+      }
+      return out.bytes(value.bytes);
+    case "tuple": {
+      const n = value.items.length;
+      if (n === 0) return out.byte(0x29); // EMPTY_TUPLE
+      if (n > 3) out.byte(0x28); // MARK
+      for (const item of value.items) writeValue(out, item);
+      return out.byte(n > 3 ? 0x74 : 0x84 + n); // TUPLE or TUPLE1..3
+    }
+    case "list":
+      out.byte(0x5d); // EMPTY_LIST
+      return appendItems(out, value.items, 0x65); // APPENDS
+    case "set":
+      out.byte(0x8f); // EMPTY_SET
+      return appendItems(out, value.items, 0x90); // ADDITEMS
+    case "frozenset":
+      out.byte(0x28);
+      for (const item of value.items) writeValue(out, item);
+      return out.byte(0x91); // FROZENSET
+    case "dict": {
+      if (value.cls) {
+        const dot = value.cls.lastIndexOf(".");
+        writeString(out, value.cls.slice(0, dot));
+        writeString(out, value.cls.slice(dot + 1));
+        out.byte(0x93, 0x29, 0x81); // STACK_GLOBAL, EMPTY_TUPLE, NEWOBJ
+      } else out.byte(0x7d); // EMPTY_DICT
+      if (value.entries.length === 0) return;
+      out.byte(0x28);
+      for (const [key, item] of value.entries) {
+        writeValue(out, key);
+        writeValue(out, item);
+      }
+      return out.byte(0x75); // SETITEMS
+    }
+    case "marker":
+      throw new TypeError("a marker is written by stopPickle or poisonPickle");
+  }
+}
+
+function appendItems(out: Bytes, items: PyValue[], opcode: number): void {
+  if (items.length === 0) return;
+  out.byte(0x28);
+  for (const item of items) writeValue(out, item);
+  out.byte(opcode);
+}
+
+/** The pickle of `value`, as `pickle.dumps(value, protocol=4)` reads it. */
+export function writePickle(value: PyValue): Uint8Array {
+  const out = new Bytes();
+  out.byte(0x80, 4); // PROTO 4
+  writeValue(out, value);
+  out.byte(0x2e); // STOP
+  return out.done();
+}
+
+/** A call of `module.name` on one string argument. */
+function call(module: string, name: string, argument: string): Uint8Array {
+  const out = new Bytes();
+  out.byte(0x80, 4);
+  writeString(out, module);
+  writeString(out, name);
+  out.byte(0x93); // STACK_GLOBAL
+  writeString(out, argument);
+  out.byte(0x85, 0x52, 0x2e); // TUPLE1, REDUCE, STOP
+  return out.done();
+}
+
+/**
+ * A pickle whose loading makes Python exit with `message` on its standard
+ * error (`sys.exit(message)`, status 1): minionize puts it first in execo's
+ * `sweeps` file, which `ParamSweeper` loads outside any `try` when it
+ * starts.
+ */
+export function stopPickle(message: string): Uint8Array {
+  return call("sys", "exit", message);
+}
+
+/**
+ * A pickle of a one-item tuple whose item, when Python hashes it, exits
+ * with `message` (`SystemExit`). `ParamSweeper` loads `inprogress` inside a
+ * bare `try` (anything raised there makes it empty the file), but then
+ * hashes its items outside it, at every step and at start: a Python
+ * minion that reads it stops there, before it writes anything.
+ */
+export function poisonPickle(message: string): Uint8Array {
+  const expression =
+    `(type("MinionizeSweepMoved", (), {"__hash__": lambda self: (_ for _ in ()).throw(SystemExit(${
+      JSON.stringify(message)
+    }))})(),)`;
+  return call("builtins", "eval", expression);
+}

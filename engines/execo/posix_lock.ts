@@ -1,0 +1,288 @@
+/**
+ * POSIX record locks (`lockf`/`fcntl`), the locks Python execo takes on its
+ * files with `fcntl.lockf`. Deno's `FsFile.lock` is `flock`, which does
+ * not exclude them, so these are taken through libc (`Deno.dlopen`, hence
+ * `--allow-ffi`) on descriptors of real files opened with `node:fs`.
+ *
+ * Two rules of POSIX locks shape this file:
+ *
+ * - a lock belongs to the process, not to a descriptor: a second lock call
+ *   of the same process succeeds at once. So lockers of one process also
+ *   queue behind each other here, file by file;
+ * - closing ANY descriptor of a file drops every lock the process holds on
+ *   it. So each file is opened once per process, here, and its descriptor
+ *   is closed only when nobody in the process uses it any more; everything
+ *   that reads execo's files in this process reads through these
+ *   descriptors.
+ *
+ * @module
+ */
+
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { sleep } from "./lock.ts";
+import { SweepError } from "./files.ts";
+
+/** `lockf` commands. */
+const F_ULOCK = 0;
+const F_LOCK = 1;
+const F_TLOCK = 2;
+
+/** The errno values that mean "held by another process". */
+const BUSY = new Set([11, 13, 35]); // EAGAIN (Linux), EACCES, EAGAIN (macOS)
+/** Interrupted by a signal: try again. */
+const EINTR = 4;
+
+const SYMBOLS = {
+  lockf: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  lockfWait: {
+    name: "lockf",
+    parameters: ["i32", "i32", "i64"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const;
+
+interface Libc {
+  lockf(fd: number, command: number): number;
+  lockfWait(fd: number, command: number): Promise<number>;
+  errno(): number;
+}
+
+let loaded: Libc | undefined;
+
+/** The libc names tried, for glibc, musl and macOS. */
+const LIBRARIES = [
+  "libc.so.6",
+  "libc.so",
+  "libc.musl-x86_64.so.1",
+  "libc.musl-aarch64.so.1",
+  "libSystem.B.dylib",
+];
+
+/**
+ * The libc functions, loaded once.
+ *
+ * @throws {SweepError} (`permission`) when FFI is not allowed
+ */
+function libc(what: string): Libc {
+  if (loaded) return loaded;
+  let failure: unknown;
+  for (const name of LIBRARIES) {
+    try {
+      const lib = Deno.dlopen(name, SYMBOLS);
+      const errno = openErrno(name);
+      loaded = {
+        lockf: (fd, command) => lib.symbols.lockf(fd, command, 0n),
+        lockfWait: (fd, command) => lib.symbols.lockfWait(fd, command, 0n),
+        errno,
+      };
+      return loaded;
+    } catch (error) {
+      if (isDenied(error)) {
+        throw new SweepError(
+          "permission",
+          `${what} holds Python execo's files, which minionize shares with Python minions under their own locks (POSIX fcntl locks), taken through libc: run minionize with --allow-ffi (deno run -A allows it), or move the sweep to minionize's own format once no Python minion uses it ('minionize sweep convert')`,
+          { cause: error },
+        );
+      }
+      failure = error;
+    }
+  }
+  throw new SweepError(
+    "io",
+    `cannot load libc to take Python execo's locks on ${what}: ${
+      (failure as Error).message
+    }`,
+    { cause: failure },
+  );
+}
+
+function isDenied(error: unknown): boolean {
+  const name = (error as Error)?.name;
+  return name === "NotCapable" || name === "PermissionDenied";
+}
+
+/** Reads errno right after a failed call (on this thread). */
+function openErrno(library: string): () => number {
+  for (const symbol of ["__errno_location", "__error"]) {
+    try {
+      const lib = Deno.dlopen(
+        library,
+        {
+          [symbol]: { parameters: [], result: "pointer" },
+        } as const,
+      );
+      const get = lib.symbols[symbol] as () => Deno.PointerValue;
+      return () => {
+        const pointer = get();
+        return pointer ? new Deno.UnsafePointerView(pointer).getInt32() : 0;
+      };
+    } catch {
+      // not this libc's name for it
+    }
+  }
+  return () => 0;
+}
+
+/** One of execo's files, opened once in this process. */
+export interface SharedFile {
+  /** The path it was opened by. */
+  readonly path: string;
+  /** Its descriptor (a real one: `node:fs`). */
+  readonly fd: number;
+  /** Whether it was opened for writing. */
+  readonly writable: boolean;
+}
+
+interface Entry extends SharedFile {
+  key: string;
+  refs: number;
+  locked: boolean;
+  /** Lockers of this process, queued. */
+  queue: Promise<void>;
+}
+
+const open = new Map<string, Entry[]>();
+
+/** The file's key: its real directory and its name. */
+function keyOf(path: string): string {
+  try {
+    return `${Deno.realPathSync(dirname(path))}/${basename(path)}`;
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * Opens `path` for this process, or shares the descriptor already open.
+ * A read-only opening of a missing file throws `NotFound` (node's ENOENT).
+ *
+ * @throws {Error} as `node:fs` `openSync`
+ */
+export function openShared(
+  path: string,
+  options: { write: boolean; create?: boolean },
+): SharedFile {
+  const key = keyOf(path);
+  const entries = open.get(key) ?? [];
+  const fit = entries.find((entry) => entry.writable || !options.write);
+  if (fit) {
+    fit.refs++;
+    return fit;
+  }
+  // Never O_APPEND: every read and write here says where it goes, and
+  // lockf's range starts at the offset, which stays 0.
+  const fd = openSync(
+    path,
+    options.write
+      ? constants.O_RDWR | (options.create ? constants.O_CREAT : 0)
+      : constants.O_RDONLY,
+    0o666,
+  );
+  const entry: Entry = {
+    path,
+    fd,
+    writable: options.write,
+    key,
+    refs: 1,
+    locked: false,
+    queue: Promise.resolve(),
+  };
+  entries.push(entry);
+  open.set(key, entries);
+  return entry;
+}
+
+/** Gives back a file; its descriptor closes once nobody in the process uses it. */
+export function releaseShared(file: SharedFile): void {
+  const entry = file as Entry;
+  entry.refs--;
+  const entries = open.get(entry.key) ?? [];
+  if (entries.some((one) => one.refs > 0 || one.locked)) return;
+  for (const one of entries) closeSync(one.fd);
+  open.delete(entry.key);
+}
+
+/** Reads all of a shared file from `offset` on. */
+export function readShared(file: SharedFile, offset = 0): Uint8Array {
+  const size = fstatSync(file.fd).size;
+  if (size <= offset) return new Uint8Array();
+  const out = new Uint8Array(size - offset);
+  let at = 0;
+  while (at < out.length) {
+    const n = readSync(file.fd, out, at, out.length - at, offset + at);
+    if (n === 0) break;
+    at += n;
+  }
+  return at === out.length ? out : out.subarray(0, at);
+}
+
+/**
+ * Takes the POSIX write locks of `files`, in order (execo's order: `done`
+ * then `inprogress`), waiting in the kernel's queue as Python does. Other
+ * lockers of this process wait for their turn first.
+ *
+ * @returns a function that lets go of them all, or undefined when `signal`
+ * aborted first
+ * @throws {SweepError} when locks cannot be taken on this filesystem, or
+ * FFI is not allowed
+ */
+export async function lockShared(
+  files: SharedFile[],
+  what: string,
+  signal?: AbortSignal,
+): Promise<(() => void) | undefined> {
+  const lib = libc(what);
+  const entries = files as Entry[];
+  const first = entries[0]!;
+  // Queue behind this process's other lockers of the same files.
+  const previous = first.queue;
+  let letGo!: () => void;
+  first.queue = new Promise<void>((resolve) => letGo = resolve);
+  await previous;
+  const taken: Entry[] = [];
+  const release = () => {
+    for (const entry of taken.reverse()) {
+      lib.lockf(entry.fd, F_ULOCK);
+      entry.locked = false;
+    }
+    letGo();
+  };
+  try {
+    for (const entry of entries) {
+      if (signal?.aborted) {
+        release();
+        return undefined;
+      }
+      await lockOne(lib, entry, what);
+      entry.locked = true;
+      taken.push(entry);
+    }
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (signal?.aborted) {
+    release();
+    return undefined;
+  }
+  return release;
+}
+
+async function lockOne(lib: Libc, entry: Entry, what: string): Promise<void> {
+  for (;;) {
+    if (lib.lockf(entry.fd, F_TLOCK) === 0) return;
+    const errno = lib.errno();
+    if (errno === EINTR) continue;
+    if (errno !== 0 && !BUSY.has(errno)) {
+      throw new SweepError(
+        "io",
+        `cannot take the POSIX lock on ${entry.path} (errno ${errno}), which Python execo's minions take too; ${what} must be on a filesystem with working fcntl locks (NFS needs its lock daemon: no 'nolock')`,
+      );
+    }
+    // Held by another process: wait in the kernel's queue, off this thread.
+    if (await lib.lockfWait(entry.fd, F_LOCK) === 0) return;
+    await sleep(2); // interrupted: try again
+  }
+}
