@@ -20,7 +20,7 @@
  * @module
  */
 
-import { fstatSync, fsyncSync, ftruncateSync, writeSync } from "node:fs";
+import { fsyncSync, ftruncateSync, writeSync } from "node:fs";
 import {
   checkDirectory,
   concat,
@@ -30,6 +30,7 @@ import {
   writeError,
 } from "./files.ts";
 import { type FsProfile, fsProfile } from "./fs_profile.ts";
+import { allAborted } from "./lock.ts";
 import { encodeRecord, scanRecords, skipRecord } from "./log.ts";
 import {
   CLAIMS,
@@ -46,6 +47,7 @@ import {
   readShared,
   releaseShared,
   type SharedFile,
+  sizeShared,
 } from "./posix_lock.ts";
 import { CLAIMED, DONE, FAILED, type SweepState, TODO } from "./state.ts";
 import type { StoreOptions, Transaction, TransactOptions } from "./store.ts";
@@ -235,23 +237,18 @@ export class ExecoStore {
 
   async #runBatch(batch: Pending[]): Promise<void> {
     if (this.#delegate) return this.#forward(batch);
-    const live = new AbortController();
-    const signals = batch.map((one) => one.options.signal);
-    if (signals.every((signal) => signal !== undefined)) {
-      const check = () => {
-        if (signals.every((signal) => signal!.aborted)) live.abort();
-      };
-      for (const signal of signals) {
-        signal!.addEventListener("abort", check, { once: true });
-      }
-      check();
-    }
+    const live = allAborted(batch.map((one) => one.options.signal));
     const started = performance.now();
-    const unlock = await lockShared(
-      [this.#done, this.#inProgress],
-      this.dir,
-      live.signal,
-    );
+    let unlock;
+    try {
+      unlock = await lockShared(
+        [this.#done, this.#inProgress],
+        this.dir,
+        live.signal,
+      );
+    } finally {
+      live.dispose();
+    }
     if (!unlock) {
       for (const one of batch) one.resolve(undefined);
       return;
@@ -368,7 +365,7 @@ export class ExecoStore {
     }
     // done: a pickle cut short under the lock was torn by a crash; execo
     // cuts it off at its next step, and so does minionize.
-    const size = fstatSync(this.#done.fd).size;
+    const size = sizeShared(this.#done);
     if (size < mirror.doneOffset) {
       this.#reload();
       return this.#catchUp();
@@ -485,7 +482,10 @@ export class ExecoStore {
           items: mirror.inProgressValues(),
         });
         this.#write(this.#inProgress, bytes, 0);
-        ftruncateSync(this.#inProgress.fd, bytes.length);
+        const before = mirror.inProgressBytes?.length ?? Infinity;
+        if (bytes.length < before) {
+          ftruncateSync(this.#inProgress.fd, bytes.length);
+        }
         mirror.inProgressBytes = bytes;
       }
       if (late.length > 0) this.#appendClaims(late);

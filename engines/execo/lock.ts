@@ -72,6 +72,31 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * A signal that aborts once every one of `signals` has; it never aborts
+ * when one of them is missing. Call `dispose` when done with it: listeners
+ * left on a long-lived signal pile up, and each new one costs more.
+ */
+export function allAborted(
+  signals: readonly (AbortSignal | undefined)[],
+): { signal: AbortSignal; dispose: () => void } {
+  const live = new AbortController();
+  if (!signals.every((signal) => signal !== undefined)) {
+    return { signal: live.signal, dispose: () => {} };
+  }
+  const check = () => {
+    if (signals.every((signal) => signal!.aborted)) live.abort();
+  };
+  for (const signal of signals) signal!.addEventListener("abort", check);
+  check();
+  return {
+    signal: live.signal,
+    dispose: () => {
+      for (const signal of signals) signal!.removeEventListener("abort", check);
+    },
+  };
+}
+
 /** A blocking nap of `ms` (fractions allowed), for waits of microseconds. */
 function nap(ms: number): void {
   Atomics.wait(NAP, 0, 0, ms);

@@ -1,6 +1,7 @@
 /**
- * Writes Python pickles (protocol 4, without frames or memo, which every
- * Python 3.4 and later reads) of the values a sweep holds, and the two
+ * Writes Python pickles (protocol 2, without memo, which every Python from
+ * 2.3 on reads: a Python minion that cannot read a pickle in `done` cuts
+ * the file there) of the values a sweep holds, and the two
  * pickles minionize writes to stop Python minions with a message of its
  * own. No maintained npm package writes pickles (the ones there, such as
  * `pickleparser` and `jpickle`, only read them), hence this file.
@@ -70,12 +71,27 @@ function writeInt(out: Bytes, value: number | bigint): void {
 
 function writeString(out: Bytes, value: string): void {
   const bytes = encoder.encode(value);
-  if (bytes.length < 256) out.byte(0x8c, bytes.length); // SHORT_BINUNICODE
-  else {
-    out.byte(0x58); // BINUNICODE
-    out.uint32(bytes.length);
-  }
+  out.byte(0x58); // BINUNICODE
+  out.uint32(bytes.length);
   out.bytes(bytes);
+}
+
+/** GLOBAL: `module.name`, by Python 2's module names (Python 3 maps them). */
+function writeGlobal(out: Bytes, module: string, name: string): void {
+  out.byte(0x63); // GLOBAL
+  out.bytes(
+    encoder.encode(
+      `${module === "builtins" ? "__builtin__" : module}\n${name}\n`,
+    ),
+  );
+}
+
+/** A call of builtins `name` on one list (how protocol 2 makes sets). */
+function writeCollection(out: Bytes, name: string, items: PyValue[]): void {
+  writeGlobal(out, "builtins", name);
+  out.byte(0x5d); // EMPTY_LIST
+  appendItems(out, items, 0x65); // APPENDS
+  out.byte(0x85, 0x52); // TUPLE1, REDUCE
 }
 
 function writeValue(out: Bytes, value: PyValue): void {
@@ -94,13 +110,11 @@ function writeValue(out: Bytes, value: PyValue): void {
   }
   if (typeof value === "string") return writeString(out, value);
   switch (value.kind) {
-    case "bytes":
-      if (value.bytes.length < 256) out.byte(0x43, value.bytes.length);
-      else {
-        out.byte(0x42);
-        out.uint32(value.bytes.length);
-      }
-      return out.bytes(value.bytes);
+    case "bytes": // as Python 3 writes bytes in protocol 2
+      writeGlobal(out, "_codecs", "encode");
+      writeString(out, String.fromCharCode(...value.bytes));
+      writeString(out, "latin1");
+      return out.byte(0x86, 0x52); // TUPLE2, REDUCE
     case "tuple": {
       const n = value.items.length;
       if (n === 0) return out.byte(0x29); // EMPTY_TUPLE
@@ -112,18 +126,13 @@ function writeValue(out: Bytes, value: PyValue): void {
       out.byte(0x5d); // EMPTY_LIST
       return appendItems(out, value.items, 0x65); // APPENDS
     case "set":
-      out.byte(0x8f); // EMPTY_SET
-      return appendItems(out, value.items, 0x90); // ADDITEMS
     case "frozenset":
-      out.byte(0x28);
-      for (const item of value.items) writeValue(out, item);
-      return out.byte(0x91); // FROZENSET
+      return writeCollection(out, value.kind, value.items);
     case "dict": {
       if (value.cls) {
         const dot = value.cls.lastIndexOf(".");
-        writeString(out, value.cls.slice(0, dot));
-        writeString(out, value.cls.slice(dot + 1));
-        out.byte(0x93, 0x29, 0x81); // STACK_GLOBAL, EMPTY_TUPLE, NEWOBJ
+        writeGlobal(out, value.cls.slice(0, dot), value.cls.slice(dot + 1));
+        out.byte(0x29, 0x81); // EMPTY_TUPLE, NEWOBJ
       } else out.byte(0x7d); // EMPTY_DICT
       if (value.entries.length === 0) return;
       out.byte(0x28);
@@ -145,10 +154,10 @@ function appendItems(out: Bytes, items: PyValue[], opcode: number): void {
   out.byte(opcode);
 }
 
-/** The pickle of `value`, as `pickle.dumps(value, protocol=4)` reads it. */
+/** The pickle of `value`, as `pickle.loads` reads it back. */
 export function writePickle(value: PyValue): Uint8Array {
   const out = new Bytes();
-  out.byte(0x80, 4); // PROTO 4
+  out.byte(0x80, 2); // PROTO 2
   writeValue(out, value);
   out.byte(0x2e); // STOP
   return out.done();
@@ -157,10 +166,8 @@ export function writePickle(value: PyValue): Uint8Array {
 /** A call of `module.name` on one string argument. */
 function call(module: string, name: string, argument: string): Uint8Array {
   const out = new Bytes();
-  out.byte(0x80, 4);
-  writeString(out, module);
-  writeString(out, name);
-  out.byte(0x93); // STACK_GLOBAL
+  out.byte(0x80, 2);
+  writeGlobal(out, module, name);
   writeString(out, argument);
   out.byte(0x85, 0x52, 0x2e); // TUPLE1, REDUCE, STOP
   return out.done();

@@ -41,7 +41,7 @@ import {
 } from "./files.ts";
 import { type FsProfile, fsProfile } from "./fs_profile.ts";
 import { Journal } from "./journal.ts";
-import { withLock } from "./lock.ts";
+import { allAborted, withLock } from "./lock.ts";
 import {
   encodeRecord,
   type LogRecord,
@@ -580,17 +580,15 @@ export class SweepStore {
     if (this.#stale) this.#rejoin();
     this.#catchUp(false);
     // The lock is given up only when every transaction of the batch was.
-    const live = new AbortController();
-    const signals = batch.map((one) => one.options.signal);
-    if (signals.every((signal) => signal !== undefined)) {
-      const check = () => {
-        if (signals.every((signal) => signal!.aborted)) live.abort();
-      };
-      for (const signal of signals) {
-        signal!.addEventListener("abort", check, { once: true });
-      }
-      check();
+    const live = allAborted(batch.map((one) => one.options.signal));
+    try {
+      await this.#locked(batch, live.signal);
+    } finally {
+      live.dispose();
     }
+  }
+
+  async #locked(batch: Pending[], signal: AbortSignal): Promise<void> {
     let wrote = false;
     let announce: number | undefined;
     const outcomes: ({ value: unknown } | { error: unknown } | undefined)[] =
@@ -649,7 +647,7 @@ export class SweepStore {
       return true;
     }, {
       what: this.journalPath,
-      signal: live.signal,
+      signal,
       blocking: this.profile.blockingLocks,
       onLongWait: () =>
         this.#warn(
