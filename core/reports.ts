@@ -11,6 +11,16 @@ import { ConfigError } from "./errors.ts";
 import { readLines } from "./lines.ts";
 import { paramText } from "./param.ts";
 import { formatJob } from "./scheduler_job.ts";
+import {
+  isOriginalReport,
+  ORIGINAL_STATE,
+  originalEvents,
+} from "./reports_original.ts";
+
+/** Whether a file of the report directory is a minion's report (ours or the original's). */
+function isReport(name: string): boolean {
+  return name.endsWith(".jsonl") || isOriginalReport(name);
+}
 
 /** One minion's state, as its report file tells it. */
 export interface MinionStatus {
@@ -102,24 +112,41 @@ class _Minion {
     { param: string; since: string; slot?: number }
   >();
 
+  /** Whether the file is the original Python minionize's. */
+  constructor(readonly original = false) {}
+
   /** Takes one line of its report file; a torn line is skipped. */
   add(
     line: string,
     phases?: Record<string, number[]>,
     onEvent?: (event: MinionEvent) => void,
   ): void {
+    if (this.original) {
+      for (const event of originalEvents(line)) {
+        this.#take(event, phases, onEvent);
+      }
+      return;
+    }
     let event: MinionEvent;
     try {
       event = JSON.parse(line) as MinionEvent;
     } catch {
       return; // a line cut short by a killed minion
     }
+    this.#take(event, phases, onEvent);
+  }
+
+  #take(
+    event: MinionEvent,
+    phases?: Record<string, number[]>,
+    onEvent?: (event: MinionEvent) => void,
+  ): void {
     onEvent?.(event);
     const status = this.#status ??= {
       minion: event.minion,
       host: event.host,
       pid: event.pid,
-      state: "running",
+      state: this.original ? ORIGINAL_STATE : "running",
       done: 0,
       failed: 0,
       retried: 0,
@@ -172,7 +199,9 @@ async function readMinion(
   onEvent?: (event: MinionEvent) => void,
 ): Promise<MinionStatus | undefined> {
   const file = await Deno.open(path);
-  const minion = new _Minion();
+  const minion = new _Minion(
+    isOriginalReport(path.slice(path.lastIndexOf("/") + 1)),
+  );
   for await (const line of readLines(file.readable)) {
     minion.add(line, phases, onEvent);
   }
@@ -216,7 +245,7 @@ export class ReportFollower {
     const names = new Set<string>();
     try {
       for await (const entry of Deno.readDir(this.directory)) {
-        if (entry.isFile && entry.name.endsWith(".jsonl")) {
+        if (entry.isFile && isReport(entry.name)) {
           names.add(entry.name);
         }
       }
@@ -239,7 +268,7 @@ export class ReportFollower {
       offset: 0,
       rest: "",
       decoder: new TextDecoder(),
-      minion: new _Minion(),
+      minion: new _Minion(isOriginalReport(name)),
     });
     let tail = this.#tails.get(name) ?? fresh();
     // Synchronous calls: hundreds of small reads per refresh, where the
@@ -298,7 +327,7 @@ export async function readStatus(
   const minions: MinionStatus[] = [];
   try {
     for await (const entry of Deno.readDir(directory)) {
-      if (!entry.isFile || !entry.name.endsWith(".jsonl")) continue;
+      if (!entry.isFile || !isReport(entry.name)) continue;
       const status = await readMinion(
         `${directory}/${entry.name}`,
         phases,
