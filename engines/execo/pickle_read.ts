@@ -554,9 +554,9 @@ export class PickleReader {
         }
         default:
           throw new PickleError(
-            `opcode 0x${
+            `it is not a pickle of a sweep's params (opcode 0x${
               op.charCodeAt(0).toString(16).padStart(2, "0")
-            } at byte ${this.#at - 1} is not one a sweep's values need`,
+            } at byte ${this.#at - 1})`,
           );
       }
     }

@@ -31,7 +31,7 @@ async function markDone(store: SweepStore, ids: number[]) {
   }, { sync: true });
 }
 
-const statuses = (store: SweepStore) => {
+const statuses = (store: { state: SweepStore["state"] }) => {
   store.state.loadAll();
   return [...store.state.status];
 };
