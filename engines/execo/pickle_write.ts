@@ -184,15 +184,17 @@ export function stopPickle(message: string): Uint8Array {
 }
 
 /**
- * A pickle of a one-item tuple whose item, when Python hashes it, exits
- * with `message` (`SystemExit`). `ParamSweeper` loads `inprogress` inside a
- * bare `try` (anything raised there makes it empty the file), but then
- * hashes its items outside it, at every step and at start: a Python
- * minion that reads it stops there, before it writes anything.
+ * A pickle of a one-item tuple whose item, when Python hashes it, raises
+ * `MinionizeSweepMoved` (a `RuntimeError`) with `message`. `ParamSweeper`
+ * loads `inprogress` inside a bare `try` (anything raised there makes it
+ * empty the file), but then hashes its items outside it, at every step and
+ * at start: a Python minion that reads it stops there, before it writes
+ * anything. (An `Exception`, not `SystemExit`: minionize 0.3.4 times each
+ * step in a wrapper whose `finally: return` swallows anything else.)
  */
 export function poisonPickle(message: string): Uint8Array {
   const expression =
-    `(type("MinionizeSweepMoved", (), {"__hash__": lambda self: (_ for _ in ()).throw(SystemExit(${
+    `(type("MinionizeSweepMoved", (), {"__hash__": lambda self: (_ for _ in ()).throw(type("MinionizeSweepMoved", (RuntimeError,), {})(${
       JSON.stringify(message)
     }))})(),)`;
   return call("builtins", "eval", expression);

@@ -90,7 +90,7 @@ function libc(what: string): Libc {
       if (isDenied(error)) {
         throw new SweepError(
           "permission",
-          `${what} holds Python execo's files, which minionize shares with Python minions under their own locks (POSIX fcntl locks), taken through libc: run minionize with --allow-ffi (deno run -A allows it), or move the sweep to minionize's own format once no Python minion uses it ('minionize sweep convert')`,
+          `${what} holds Python execo's files, which minionize shares with Python minions under their own locks (POSIX fcntl locks, taken through libc): run minionize with --allow-ffi (deno run -A allows it); once no Python minion uses the sweep, 'minionize sweep convert' (with --allow-ffi too) moves it to minionize's own format, which needs no FFI`,
           { cause: error },
         );
       }
