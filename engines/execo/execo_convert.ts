@@ -23,7 +23,7 @@
  * @module
  */
 
-import { fstatSync, ftruncateSync, writeSync } from "node:fs";
+import { ftruncateSync, writeSync } from "node:fs";
 import {
   INDEX_PREFIX,
   LOG,
@@ -133,10 +133,9 @@ async function convertLocked(
     const bytes = new Uint8Array(poison.length + old.length);
     bytes.set(poison);
     bytes.set(old, poison.length);
+    // Cut first: a shared filesystem's other clients see a change of size.
+    ftruncateSync(inProgress.fd, 0);
     writeSync(inProgress.fd, bytes, 0, bytes.length, 0);
-    if (fstatSync(inProgress.fd).size > bytes.length) {
-      ftruncateSync(inProgress.fd, bytes.length);
-    }
   }
   // 2. Python minions that start stop at once.
   const sweepsFile = openShared(path(dir, EXECO_SWEEPS), { write: false });

@@ -42,8 +42,10 @@ import {
 } from "./execo_mirror.ts";
 import { writePickle } from "./pickle_write.ts";
 import {
+  closeFresh,
   lockShared,
   openShared,
+  readFresh,
   readShared,
   releaseShared,
   type SharedFile,
@@ -266,7 +268,7 @@ export class ExecoStore {
       this.#stale = true;
       throw this.#explain(error);
     } finally {
-      unlock();
+      unlock(() => closeFresh(this.#fresh));
     }
     if (this.#delegate) return this.#forward(batch);
     if (
@@ -304,7 +306,7 @@ export class ExecoStore {
       this.#stale = true;
       throw this.#explain(error);
     } finally {
-      unlock?.();
+      unlock?.(() => closeFresh(this.#fresh));
     }
   }
 
@@ -344,7 +346,7 @@ export class ExecoStore {
     if (this.#stale) this.#reload();
     const mirror = this.#mirror;
     // minionize.claims: void a record a crash tore, as the journal does.
-    const claims = readShared(this.#claims, mirror.claimsOffset);
+    const claims = this.#read(this.#claims, mirror.claimsOffset).bytes;
     const scan = scanRecords(claims, mirror.claimsOffset);
     if (scan.validAfterInvalid) {
       throw new SweepError(
@@ -365,14 +367,34 @@ export class ExecoStore {
     }
     // done: a pickle cut short under the lock was torn by a crash; execo
     // cuts it off at its next step, and so does minionize.
-    const size = sizeShared(this.#done);
-    if (size < mirror.doneOffset) {
+    const done = this.#read(this.#done, mirror.doneOffset);
+    if (done.size < mirror.doneOffset) {
       this.#reload();
       return this.#catchUp();
     }
-    const torn = mirror.applyDone(readShared(this.#done, mirror.doneOffset));
+    const torn = mirror.applyDone(done.bytes);
     if (torn > 0) ftruncateSync(this.#done.fd, mirror.doneOffset);
-    return mirror.applyInProgress(readShared(this.#inProgress), Date.now());
+    return mirror.applyInProgress(
+      this.#read(this.#inProgress, 0).bytes,
+      Date.now(),
+    );
+  }
+
+  /** Descriptors opened for reads under the lock, closed once it is let go. */
+  #fresh: number[] = [];
+
+  /**
+   * Reads a file from `offset` on, under the lock: on a shared filesystem
+   * through a descriptor opened now (see `readFresh`), as Python execo
+   * opens its files at every step.
+   */
+  #read(file: SharedFile, offset: number): { bytes: Uint8Array; size: number } {
+    if (!this.profile.shared) {
+      return { bytes: readShared(file, offset), size: sizeShared(file) };
+    }
+    const read = readFresh(file.path, offset);
+    this.#fresh.push(read.fd);
+    return read;
   }
 
   /** Starts again from the files (after `done` shrank, or a failed write). */
@@ -481,10 +503,21 @@ export class ExecoStore {
           kind: "set",
           items: mirror.inProgressValues(),
         });
-        this.#write(this.#inProgress, bytes, 0);
-        const before = mirror.inProgressBytes?.length ?? Infinity;
-        if (bytes.length < before) {
-          ftruncateSync(this.#inProgress.fd, bytes.length);
+        if (this.profile.shared) {
+          // Cut first, as execo does: a client of a shared filesystem
+          // (GlusterFS over FUSE, measured) drops what it cached of a file
+          // when its size changes, but may keep serving old bytes of a file
+          // rewritten in place at the same size.
+          ftruncateSync(this.#inProgress.fd, 0);
+          this.#write(this.#inProgress, bytes, 0);
+        } else {
+          // On one host, write over and cut after: a crash between the two
+          // leaves the new set followed by old bytes, which readers ignore.
+          this.#write(this.#inProgress, bytes, 0);
+          const before = mirror.inProgressBytes?.length ?? Infinity;
+          if (bytes.length < before) {
+            ftruncateSync(this.#inProgress.fd, bytes.length);
+          }
         }
         mirror.inProgressBytes = bytes;
       }

@@ -239,12 +239,57 @@ export function readShared(file: SharedFile, offset = 0): Uint8Array {
 }
 
 /**
+ * Reads `path` from `offset` to its end through a descriptor of its own,
+ * opened now: on a shared filesystem's client (FUSE) an open drops what the
+ * client cached of the file, where a descriptor kept open may read pages
+ * another host has since changed. The descriptor must stay open while this
+ * process holds a lock on the file (a close would drop it): pass it to
+ * `closeFresh` once the lock is let go.
+ */
+export function readFresh(
+  path: string,
+  offset: number,
+): { bytes: Uint8Array; size: number; fd: number } {
+  const fd = openSync(path, constants.O_RDONLY);
+  const size = fstatSync(fd).size;
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (let at = offset;;) {
+    const chunk = new Uint8Array(Math.max(64 * 1024, size - at));
+    const n = readSync(fd, chunk, 0, chunk.length, at);
+    if (n === 0) break;
+    chunks.push(chunk.subarray(0, n));
+    length += n;
+    at += n;
+  }
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return { bytes, size: Math.max(size, offset + length), fd };
+}
+
+/** Closes descriptors of {@linkcode readFresh}, once no lock is held. */
+export function closeFresh(fds: number[]): void {
+  for (const fd of fds.splice(0)) {
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
+  }
+}
+
+/**
  * Takes the POSIX write locks of `files`, in order (execo's order: `done`
  * then `inprogress`), waiting in the kernel's queue as Python does. Other
  * lockers of this process wait for their turn first.
  *
- * @returns a function that lets go of them all, or undefined when `signal`
- * aborted first
+ * @returns a function that lets go of them all (then runs `after`, before
+ * the next locker of this process goes), or undefined when `signal` aborted
+ * first
  * @throws {SweepError} when locks cannot be taken on this filesystem, or
  * FFI is not allowed
  */
@@ -252,7 +297,7 @@ export async function lockShared(
   files: SharedFile[],
   what: string,
   signal?: AbortSignal,
-): Promise<(() => void) | undefined> {
+): Promise<((after?: () => void) => void) | undefined> {
   const lib = libc(what);
   const entries = files as Entry[];
   const first = entries[0]!;
@@ -262,12 +307,16 @@ export async function lockShared(
   first.queue = new Promise<void>((resolve) => letGo = resolve);
   await previous;
   const taken: Entry[] = [];
-  const release = () => {
+  const release = (after?: () => void) => {
     for (const entry of taken.reverse()) {
       lib.lockf(entry.fd, F_ULOCK);
       entry.locked = false;
     }
-    letGo();
+    try {
+      after?.();
+    } finally {
+      letGo();
+    }
   };
   try {
     for (const entry of entries) {
