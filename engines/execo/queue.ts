@@ -125,6 +125,8 @@ export function sweepQueue(store: OpenSweep, options: QueueOptions): Engine {
   /** Other minions' claims, as last seen. */
   const sightings = new Map<number, Sighting>();
   let lastScan = -Infinity;
+  /** Params handed out, for the note on sweeps kept in execo's files. */
+  let handed = 0;
 
   /**
    * The first claim of another minion that has not moved for a whole lease
@@ -302,6 +304,7 @@ export function sweepQueue(store: OpenSweep, options: QueueOptions): Engine {
         if (picked === undefined) return undefined;
         if (picked.claimed) {
           for (const one of picked.claimed) {
+            handed++;
             held.set(one.owner, one.id);
             ready.push(deliver(one.id, one.owner, one.text, one.attempt));
           }
@@ -344,10 +347,20 @@ export function sweepQueue(store: OpenSweep, options: QueueOptions): Engine {
         );
       } finally {
         store.close();
+        if (
+          handed >= NOTE_AFTER && "converted" in store && !store.converted
+        ) {
+          warn(
+            `${store.dir} is kept in Python execo's files, shared with Python minions, which makes each step of a minion about 3 times dearer than in minionize's own format; once no Python minion runs there, 'minionize sweep convert ${store.dir}' moves it`,
+          );
+        }
       }
     },
   };
 }
+
+/** Params a minion runs in execo's files before it says what converting saves. */
+const NOTE_AFTER = 100;
 
 /**
  * A dry-run queue: hands out each param still to do once, claiming nothing.

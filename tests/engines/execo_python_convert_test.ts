@@ -234,3 +234,22 @@ print(json.dumps([done, running]))`,
     });
   },
 });
+
+Deno.test({
+  name:
+    "a minion that ran many params in execo's files offers the conversion in one line; the quickstart stays quiet",
+  ignore: !hasPython,
+  async fn() {
+    const big = await pythonSweep(120);
+    const many = await cli(big, ["true"], { MINION_ENGINE: "execo" });
+    assertEquals(many.code, 0, many.stderr);
+    assertEquals(many.stderr.trim().split("\n").length, 1);
+    assertMatch(
+      many.stderr,
+      /^minionize: warning: sweeps is kept in Python execo's files.*'minionize sweep convert sweeps' moves it\n$/,
+    );
+    const small = await pythonSweep(10);
+    const few = await cli(small, ["true"], { MINION_ENGINE: "execo" });
+    assertEquals([few.code, few.stderr], [0, ""]);
+  },
+});
