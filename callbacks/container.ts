@@ -28,7 +28,7 @@
  * @module
  */
 
-import { split } from "shlex";
+import { split } from "npm:shlex@3.0.0";
 import type {
   Callback,
   Env,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { quote } from "shlex";
+import { quote } from "npm:shlex@3.0.0";
 import { ConfigError } from "./errors.ts";
 
 /** One option. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parse } from "dotenv";
+import { parse } from "npm:dotenv@18.0.10";
 import { ConfigError } from "./errors.ts";
 import type { Env } from "./contracts.ts";
 import { PROJECT_FILE, readProject } from "./project.ts";

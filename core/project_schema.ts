@@ -17,13 +17,13 @@ import {
   isScalar,
   LineCounter,
   parseDocument,
-} from "yaml";
-import * as v from "valibot";
+} from "npm:yaml@2.9.1";
+import * as v from "npm:valibot@1.5.0";
 import { ConfigError } from "./errors.ts";
 import type { Project } from "./project.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { parseStatsAddress } from "./stats_server.ts";
-import { quote, split } from "shlex";
+import { quote, split } from "npm:shlex@3.0.0";
 import { CONTAINER_RUNTIMES } from "../callbacks/container.ts";
 import { parseDuration } from "./walltime.ts";
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { quote, split } from "shlex";
+import { quote, split } from "npm:shlex@3.0.0";
 import type { JsonValue } from "./contracts.ts";
 import { paramText } from "./param.ts";
 

@@ -30,7 +30,7 @@
 
 import "../core/cjs_globals.ts"; // first: the client reads them as it loads
 import { Buffer } from "node:buffer";
-import { type protos, PubSub, v1 } from "@google-cloud/pubsub";
+import { type protos, PubSub, v1 } from "npm:@google-cloud/pubsub@6.3.0";
 import { CODE, firstLine, GoogleQueue, grpcCode } from "./google_queue.ts";
 import type {
   Engine,

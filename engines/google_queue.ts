@@ -11,7 +11,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import type { protos, PubSub, Topic, v1 } from "@google-cloud/pubsub";
+import type { protos, PubSub, Topic, v1 } from "npm:@google-cloud/pubsub@6.3.0";
 import type { Delivery, Engine } from "../core/contracts.ts";
 import { decode, type Decoder } from "../core/param.ts";
 

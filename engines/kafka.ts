@@ -34,7 +34,7 @@
  * @module
  */
 
-import type * as Kafka from "@platformatic/kafka";
+import type * as Kafka from "npm:@platformatic/kafka@2.12.1";
 import type {
   Delivery,
   Engine,
@@ -68,7 +68,7 @@ let client: typeof Kafka | undefined;
  */
 async function kafka(): Promise<typeof Kafka> {
   try {
-    return client ??= await import("@platformatic/kafka");
+    return client ??= await import("npm:@platformatic/kafka@2.12.1");
   } catch (error) {
     throw new ConfigError(
       "MINION_ENGINE",

@@ -33,14 +33,14 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
-} from "@nats-io/jetstream";
+} from "npm:@nats-io/jetstream@3.4.0";
 import {
   connect,
   createInbox,
   headers,
   type Msg,
   type NatsConnection,
-} from "@nats-io/transport-node";
+} from "npm:@nats-io/transport-node@3.4.0";
 import type {
   Delivery,
   Engine,

@@ -27,7 +27,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import * as amqp from "amqplib";
+import * as amqp from "npm:amqplib@2.3.1";
 import type {
   Delivery,
   Engine,

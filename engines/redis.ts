@@ -24,7 +24,7 @@
  * @module
  */
 
-import { createClient } from "redis";
+import { createClient } from "npm:redis@6.3.1";
 import type {
   Delivery,
   Engine,

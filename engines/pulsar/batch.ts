@@ -6,8 +6,8 @@
  */
 
 import { inflateSync } from "node:zlib";
-import { decompress as zstd } from "fzstd";
-import snappy from "snappyjs";
+import { decompress as zstd } from "npm:fzstd@0.1.1";
+import snappy from "npm:snappyjs@0.7.0";
 import {
   Compression,
   decodeSingleMetadata,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import protobuf from "protobufjs";
+import protobuf from "npm:protobufjs@7.6.6";
 
 const SCHEMA = `
 syntax = "proto2";
