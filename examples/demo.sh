@@ -4,11 +4,11 @@
 # side by side, as two nodes of a cluster would, then what they reported.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$repo/scripts/ensure_deno.sh"
+deno="$(bash "$repo/scripts/ensure_deno.sh")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-minionize() { deno run -A --quiet "$repo/cli.ts" "$@"; }
+minionize() { "$deno" run -A --quiet "$repo/cli.ts" "$@"; }
 
 echo "== a sweep: every combination of size and algo (execo's sweep semantics)"
 minionize sweep create --param size=10,100,1000 --param algo=sgd,adam --param seed=1,2

@@ -4,7 +4,9 @@
 # "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure_deno.sh
+deno="$(bash scripts/ensure_deno.sh)"
+# Only when it is not the deno on PATH already (then it is our own).
+[ "$(command -v deno || true)" = "$deno" ] || export PATH="$(dirname "$deno"):$PATH"
 bash tests/services/install.sh
 export NO_COLOR=1
 log="$(mktemp)"
