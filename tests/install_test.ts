@@ -40,15 +40,36 @@ interface Output {
   stderr: string;
 }
 
+/**
+ * How this machine reaches the network (certificates, proxies): kept when a
+ * test clears the environment, since they are not the user's settings.
+ */
+const NETWORK = Object.fromEntries(
+  Object.entries(Deno.env.toObject()).filter(([name]) =>
+    /^(SSL_CERT_(FILE|DIR)|DENO_CERT|DENO_TLS_CA_STORE|NODE_EXTRA_CA_CERTS|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/
+      .test(name)
+  ),
+);
+
 async function run(
   command: string,
   args: string[],
-  options: { cwd: string; env?: Record<string, string>; stdin?: string },
+  options: {
+    cwd: string;
+    env?: Record<string, string>;
+    stdin?: string;
+    clearEnv?: boolean;
+  },
 ): Promise<Output> {
   const child = new Deno.Command(command, {
     args,
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    clearEnv: options.clearEnv ?? false,
+    env: {
+      NO_COLOR: "1",
+      ...(options.clearEnv ? NETWORK : {}),
+      ...options.env,
+    },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -90,6 +111,70 @@ Deno.test("a fresh clone's first run prints only what the command prints, and in
     const created = [...Deno.readDirSync(clone)].map((e) => e.name)
       .filter((name) => ["node_modules", "vendor"].includes(name));
     assertEquals(created, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task install, from a fresh clone in an empty HOME, puts minionize on PATH, and its first run elsewhere prints only the seed's example", async () => {
+  const dir = await tempDir();
+  try {
+    const clone = await freshClone(dir);
+    const home = `${dir}/home`;
+    const work = `${dir}/work`;
+    await Deno.mkdir(home);
+    await Deno.mkdir(work);
+    const denoDir = Deno.execPath().replace(/\/[^/]*$/, "");
+    // Nothing of this machine's: no DENO_DIR, so Deno's cache starts empty
+    // under the new HOME and the install fetches every package itself.
+    const env = { HOME: home, PATH: `${denoDir}:/usr/bin:/bin` };
+    const installed = await run(Deno.execPath(), ["task", "install"], {
+      cwd: clone,
+      env,
+      clearEnv: true,
+    });
+    const bin = `${home}/.deno/bin`;
+    assertEquals(installed.code, 0, installed.stderr);
+    assertEquals(
+      installed.stdout.split("\n").filter((l) => l.startsWith("installed ")),
+      [
+        `installed ${bin}/minionize (minionize ${
+          (await import("../core/version.ts")).VERSION
+        }, running ${clone}/cli.ts)`,
+      ],
+    );
+    // The install step fetches every package (Deno says which); it must
+    // not warn or set up anything else.
+    assertEquals(
+      installed.stderr.split("\n").filter((l) =>
+        l && !/^Task install /.test(l) && !/^Download https:\/\//.test(l)
+      ),
+      [],
+    );
+
+    const path = `${bin}:${env.PATH}`;
+    const minionize = (
+      args: string[],
+      extra: Record<string, string> = {},
+      stdin?: string,
+    ) =>
+      run(`${bin}/minionize`, args, {
+        cwd: work,
+        env: { HOME: home, PATH: path, ...extra },
+        clearEnv: true,
+        ...(stdin === undefined ? {} : { stdin }),
+      });
+    const created = await minionize(
+      ["sweep", "create"],
+      {},
+      "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n",
+    );
+    assertEquals([created.code, created.stderr], [0, ""]);
+    const ran = await minionize(["echo", "hello"], { MINION_ENGINE: "execo" });
+    assertEquals(
+      [ran.code, ran.stdout.split("\n").filter((l) => l).sort(), ran.stderr],
+      [0, Array.from({ length: 10 }, (_, i) => `hello ${i}`), ""],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

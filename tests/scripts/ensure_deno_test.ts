@@ -132,9 +132,9 @@ Deno.test("ensure_deno.sh leaves a user's other Deno alone and installs its own,
     );
     const calls = await box.npmCalls();
     assertEquals(calls.length, 1);
-    assert(calls[0]!.includes(`--prefix ${box.home}`), calls[0]);
-    assert(calls[0]!.includes("deno@2.9.6"), calls[0]);
-    assert(!/(^| )(-g|--global)( |$)/.test(calls[0]!), calls[0]);
+    assert(calls[0]!.includes(`--prefix ${box.home}`), calls[0]!);
+    assert(calls[0]!.includes("deno@2.9.6"), calls[0]!);
+    assert(!/(^| )(-g|--global)( |$)/.test(calls[0]!), calls[0]!);
     assertEquals(await Deno.readTextFile(user), before, "the user's deno");
 
     const second = await ensure(box);
