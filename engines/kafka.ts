@@ -74,7 +74,7 @@ async function kafka(): Promise<typeof Kafka> {
       "MINION_ENGINE",
       `Cannot load the Kafka client (@platformatic/kafka): ${
         message(error)
-      }; the kafka engine does not run from the bundled single file (the client reads a WebAssembly file kept beside its code): run minionize from its source tree (deno run -A cli.ts)`,
+      }; the client reads a WebAssembly file beside its code: run minionize from its sources (deno run -A cli.ts) or from a bundle made by 'deno task bundle', which carries that file inline`,
       { cause: error },
     );
   }

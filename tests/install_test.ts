@@ -179,3 +179,72 @@ Deno.test("deno task install, from a fresh clone in an empty HOME, puts minioniz
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task pack writes a directory that runs the seed's example on a node with no Deno, no network and an empty HOME", async () => {
+  const dir = await tempDir();
+  try {
+    const clone = await freshClone(dir);
+    const packed = await run(Deno.execPath(), ["task", "pack", `${dir}/node`], {
+      cwd: clone,
+    });
+    assertEquals(packed.code, 0, packed.stderr);
+    assertEquals(
+      [...Deno.readDirSync(`${dir}/node`)].map((e) => e.name).sort(),
+      ["deno", "minionize", "minionize.js"],
+    );
+    // The node: a PATH with the program to run and what the wrapper uses,
+    // but no deno; a proxy that answers nothing, should anything try.
+    const tools = `${dir}/tools`;
+    await Deno.mkdir(tools);
+    for (const tool of ["echo", "readlink", "dirname"]) {
+      await Deno.symlink(
+        ["/usr/bin", "/bin"].map((d) => `${d}/${tool}`).find((p) => {
+          try {
+            return Deno.statSync(p).isFile;
+          } catch {
+            return false;
+          }
+        })!,
+        `${tools}/${tool}`,
+      );
+    }
+    const home = `${dir}/home`;
+    const work = `${dir}/work`;
+    await Deno.mkdir(home);
+    await Deno.mkdir(work);
+    // On PATH through a symlink, as a user would put it in ~/bin.
+    await Deno.symlink(`${dir}/node/minionize`, `${tools}/minionize`);
+    const env = {
+      HOME: home,
+      PATH: tools,
+      HTTPS_PROXY: "http://127.0.0.1:9",
+      HTTP_PROXY: "http://127.0.0.1:9",
+    };
+    const created = await run(`${tools}/minionize`, ["sweep", "create"], {
+      cwd: work,
+      env,
+      clearEnv: true,
+      stdin: "0\n1\n2\n",
+    });
+    assertEquals([created.code, created.stderr], [0, ""]);
+    const ran = await run(`${tools}/minionize`, ["echo", "hello"], {
+      cwd: work,
+      env: { ...env, MINION_ENGINE: "execo" },
+      clearEnv: true,
+    });
+    assertEquals(
+      [ran.code, ran.stdout.split("\n").filter((l) => l).sort(), ran.stderr],
+      [0, ["hello 0", "hello 1", "hello 2"], ""],
+    );
+    let fetched: string[] = [];
+    try {
+      fetched = [...Deno.readDirSync(`${home}/.cache/deno/npm`)]
+        .map((e) => e.name);
+    } catch {
+      // Deno made no npm cache at all.
+    }
+    assertEquals(fetched, [], "no npm package fetched");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

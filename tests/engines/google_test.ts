@@ -4,7 +4,8 @@ import { runCli } from "../_cli.ts";
 import type { Engine, Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { freePort, ROOT } from "../services/harness.ts";
+import { buildBundle } from "../_bundle.ts";
+import { freePort } from "../services/harness.ts";
 import {
   createQueue,
   pstestAvailable,
@@ -456,13 +457,7 @@ Deno.test({
   ignore: !ok,
   async fn() {
     const build = await Deno.makeTempDir();
-    const bundled = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "-o", `${build}/minionize.js`, "cli.ts"],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assertEquals(bundled.code, 0, new TextDecoder().decode(bundled.stderr));
+    await buildBundle(`${build}/minionize.js`);
     const service = await startPstest();
     try {
       const env = {

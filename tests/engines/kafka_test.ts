@@ -14,6 +14,7 @@ import { kafkaEngine } from "../../engines/kafka.ts";
 import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runMinion } from "../../core/minion.ts";
+import { bundleDir } from "../_bundle.ts";
 import { freePort } from "../services/harness.ts";
 import { kafkaAvailable, startKafka } from "../services/kafka.ts";
 import {
@@ -313,6 +314,38 @@ Deno.test({
           assertEquals(code, 2);
           assertEquals(output.trim().split("\n").length, 1, output);
           assertMatch(output, /^minionize: error: Cannot reach Kafka/);
+        },
+      );
+
+      await t.step(
+        "the bundled single file publishes to and drains a topic from an empty directory",
+        async () => {
+          const bundled = await bundleDir();
+          try {
+            const env = queueEnv(server.env);
+            assertEquals(
+              await bundled.run(["publish", "--engine", "kafka", "--create"], {
+                env,
+                stdin: "k1\nk2\n",
+              }),
+              {
+                code: 0,
+                stdout: "",
+                stderr: "minionize: published 2 params (engine kafka)\n",
+              },
+            );
+            const ran = await bundled.run(
+              ["--engine", "kafka", "--idle-exit", "3", "echo", "hi"],
+              { env },
+            );
+            assertEquals(
+              [ran.code, ran.stdout.split("\n").filter((l) => l).sort()],
+              [0, ["hi k1", "hi k2"]],
+              ran.stderr,
+            );
+          } finally {
+            await bundled.remove();
+          }
         },
       );
     } finally {

@@ -7,6 +7,7 @@
  */
 
 import { assert, assertEquals } from "../_assert.ts";
+import { buildBundle } from "../_bundle.ts";
 import { cliCommand } from "../_cli.ts";
 import { available, ROOT } from "../services/harness.ts";
 import {
@@ -429,23 +430,7 @@ Deno.test({
         "the bundled single file runs a pulsar job from an empty directory",
         async () => {
           const empty = await Deno.makeTempDir({ dir, prefix: "bundle-" });
-          const bundled = await new Deno.Command(Deno.execPath(), {
-            args: [
-              "bundle",
-              "--quiet",
-              "-o",
-              `${empty}/minionize.js`,
-              `${ROOT}cli.ts`,
-            ],
-            cwd: ROOT,
-            stdout: "null",
-            stderr: "piped",
-          }).output();
-          assertEquals(
-            bundled.code,
-            0,
-            new TextDecoder().decode(bundled.stderr),
-          );
+          await buildBundle(`${empty}/minionize.js`);
           const topic = newTopic();
           await publish(broker, topic, ["u1", "u2"]);
           const out = `${dir}/bundled.txt`;

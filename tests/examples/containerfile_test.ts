@@ -2,7 +2,8 @@
 // local files only: the bundled CLI, this Deno binary, and a base holding the
 // glibc it needs (no registry is reachable).
 
-import { assert, assertEquals } from "../_assert.ts";
+import { assertEquals } from "../_assert.ts";
+import { buildBundle } from "../_bundle.ts";
 import { ROOT, waitUntil } from "../services/harness.ts";
 import {
   glibcBaseImage,
@@ -24,14 +25,7 @@ function entrypointImage(): Promise<string> {
   built ??= (async () => {
     const context = await Deno.makeTempDir({ prefix: "minionize-image-" });
     try {
-      const bundle = await new Deno.Command(Deno.execPath(), {
-        args: ["bundle", "--quiet", "-o", `${context}/minionize.js`, "cli.ts"],
-        cwd: ROOT,
-      }).output();
-      assert(
-        bundle.success,
-        `deno bundle failed: ${new TextDecoder().decode(bundle.stderr)}`,
-      );
+      await buildBundle(`${context}/minionize.js`);
       await Deno.copyFile(Deno.execPath(), `${context}/deno`);
       await Deno.chmod(`${context}/deno`, 0o755);
       const base = await glibcBaseImage(Deno.execPath());
