@@ -100,3 +100,10 @@ export {
   type MinionizeOptions,
   minionizer,
 } from "./core/minionize.ts";
+
+if (import.meta.main) {
+  // Run as a program (`deno run -A mod.ts`, `deno run -A jsr:@minionize/cli`),
+  // this module is the minionize command; imported, only the library.
+  const { main } = await import("./cli.ts");
+  Deno.exit(await main(Deno.args));
+}

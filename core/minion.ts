@@ -106,7 +106,7 @@ const encoder = new TextEncoder();
 const SHUTDOWN_WINDOW_MS = 500;
 
 /** A minion id unique across hosts and restarts: `host-pid-xxxx`. */
-export function newMinionId(host = hostname()): string {
+export function newMinionId(host: string = hostname()): string {
   const suffix = crypto.getRandomValues(new Uint8Array(2));
   return `${host}-${Deno.pid}-${
     Array.from(suffix, (b) => b.toString(16).padStart(2, "0")).join("")
