@@ -21,6 +21,8 @@ const COMMANDS: Record<
   init: async () => (await import("./commands/init.ts")).init,
   top: async () => (await import("./commands/top.ts")).top,
   submit: async () => (await import("./commands/submit.ts")).submit,
+  permissions: async () =>
+    (await import("./commands/permissions.ts")).permissions,
 };
 
 /**

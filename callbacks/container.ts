@@ -43,6 +43,7 @@ import {
 } from "../core/children.ts";
 import { readChoice } from "../core/config.ts";
 import { ConfigError, TaskFailure } from "../core/errors.ts";
+import { type Denial, denial, PERMISSIONS_HINT } from "../core/denied.ts";
 import { findExecutable } from "../core/path.ts";
 import { appendJoblog, outputDir } from "../core/results.ts";
 import { canonicalJson } from "../core/param.ts";
@@ -540,12 +541,26 @@ export async function readContainerOptions(
     : undefined;
   let runtime: ContainerRuntime | undefined;
   let runtimeCommand: string | undefined;
+  let refused: Denial | undefined; // where Deno would not let us look
   for (const candidate of chosen ? [chosen] : CONTAINER_RUNTIMES) {
-    runtimeCommand = await findExecutable(candidate, env.PATH);
+    try {
+      runtimeCommand = await findExecutable(candidate, env.PATH);
+    } catch (error) {
+      if (!(refused ??= denial(error))) throw error;
+      continue;
+    }
     if (runtimeCommand !== undefined) {
       runtime = candidate;
       break;
     }
+  }
+  if (runtime === undefined && refused) {
+    throw new ConfigError(
+      variable,
+      `Cannot look for a container runtime on PATH: Deno denied read access to '${refused.target}': run with read access to the runtime, e.g. --allow-read=$(command -v ${
+        chosen ?? "podman"
+      }) (${PERMISSIONS_HINT})`,
+    );
   }
   if (runtime === undefined || runtimeCommand === undefined) {
     throw new ConfigError(

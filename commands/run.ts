@@ -6,10 +6,12 @@
  */
 
 // deno-lint-ignore-file no-console
+import { resolve } from "node:path";
 import { ProcessCallback } from "../callbacks/process.ts";
 import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
 import { readSettings, type Settings } from "../core/config.ts";
 import type { Callback, Env } from "../core/contracts.ts";
+import { denial, explain, PERMISSIONS_HINT } from "../core/denied.ts";
 import { loadEnv } from "../core/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
 import { writeStderr } from "../core/failure_log.ts";
@@ -161,7 +163,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
 export function runHelp(): string {
   return `Usage: minionize [OPTIONS] [--] [PROGRAM [ARGS...]]
        minionize [OPTIONS] --container IMAGE [--] [PROGRAM [ARGS...]]
-       minionize COMMAND ...   (status, sweep, publish, top, init, submit; see minionize COMMAND --help)
+       minionize COMMAND ...   (status, sweep, publish, top, init, submit,
+                               permissions; see minionize COMMAND --help)
 
 Takes params from a queue and runs PROGRAM once per param. The param is
 appended to ARGS (a string param split into words by shell rules, never run
@@ -188,11 +191,56 @@ async function prepareResults(settings: Settings): Promise<void> {
     throw new ConfigError(
       "MINION_RESULTS",
       `Cannot use MINION_RESULTS (--results) '${settings.results}': ${
-        (error as Error).message
-      }; give a writable directory`,
+        explain(error, "give a writable directory")
+      }`,
       { cause: error },
     );
   }
+}
+
+/**
+ * Where `program` is, as `findExecutable` says; a search Deno refused is
+ * reported as that, not as a missing program.
+ */
+async function lookFor(program: string, env: Env): Promise<string | undefined> {
+  try {
+    return await findExecutable(program, env.PATH);
+  } catch (error) {
+    const refused = denial(error);
+    if (!refused) throw error;
+    const where = program.includes("/")
+      ? resolve(program)
+      : `$(command -v ${program})`;
+    throw new ConfigError(
+      "PROGRAM",
+      `Cannot look for '${program}'${
+        program.includes("/") ? "" : " on PATH"
+      }: Deno denied read access to '${refused.target}': run with read access to the program, e.g. --allow-read=${where} (${PERMISSIONS_HINT})`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Asks for the permission to run `program` now (Deno prompts on a
+ * terminal), rather than failing every param when the first one starts.
+ *
+ * @throws {ConfigError} when Deno denies it
+ */
+function askToRun(program: string): void {
+  if (/[{}]/.test(program)) return; // chosen per param
+  const { state } = Deno.permissions.requestSync({
+    name: "run",
+    command: program,
+  });
+  if (state === "granted") return;
+  const flag = `--allow-run=${
+    program.includes("/") ? resolve(program) : program
+  }`;
+  throw new ConfigError(
+    "PROGRAM",
+    `Cannot run '${program}': Deno denied run access to it: run with ${flag} (${PERMISSIONS_HINT})`,
+  );
 }
 
 /** The process callback the settings ask for, its program checked. */
@@ -211,7 +259,7 @@ async function processCallback(
   }
   if (
     !settings.shell && !/[{}]/.test(program) &&
-    (await findExecutable(program, env.PATH)) === undefined
+    (await lookFor(program, env)) === undefined
   ) {
     throw new ConfigError(
       "PROGRAM",
@@ -220,6 +268,7 @@ async function processCallback(
       }; check the name, or give its path`,
     );
   }
+  if (!settings.dryRun) askToRun(settings.shell ? "sh" : program);
   await prepareResults(settings);
   return new ProcessCallback(command, {
     shell: settings.shell,

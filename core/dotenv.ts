@@ -9,6 +9,7 @@
 
 import { parse } from "npm:dotenv@18.0.10";
 import { ConfigError } from "./errors.ts";
+import { explain } from "./denied.ts";
 import type { Env } from "./contracts.ts";
 import { PROJECT_FILE, readProject } from "./project.ts";
 
@@ -68,9 +69,7 @@ export async function readDotEnv(
     if (error instanceof Deno.errors.NotFound) return {};
     throw new ConfigError(
       path,
-      `Cannot read ${path}: ${
-        (error as Error).message
-      }; make it readable or remove it`,
+      `Cannot read ${path}: ${explain(error, "make it readable or remove it")}`,
       { cause: error },
     );
   }

@@ -20,6 +20,7 @@ import type {
   StopCause,
 } from "./contracts.ts";
 import { TaskFailure, TaskStop } from "./errors.ts";
+import { hostname } from "./host.ts";
 import { paramText } from "./param.ts";
 import { walltimeGuard } from "./walltime.ts";
 
@@ -100,6 +101,8 @@ export interface MinionSummary {
   requeued: number;
 }
 
+export { hostname };
+
 const encoder = new TextEncoder();
 
 /** How long a program killed by SIGTERM/SIGINT waits for the minion's own shutdown. */
@@ -111,15 +114,6 @@ export function newMinionId(host: string = hostname()): string {
   return `${host}-${Deno.pid}-${
     Array.from(suffix, (b) => b.toString(16).padStart(2, "0")).join("")
   }`;
-}
-
-/** This machine's host name, or `localhost` when it cannot be read. */
-export function hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "localhost";
-  }
 }
 
 function message(error: unknown): string {

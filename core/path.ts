@@ -10,7 +10,8 @@ async function executable(candidate: string): Promise<boolean> {
   try {
     const info = await Deno.stat(candidate);
     return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
     return false;
   }
 }
@@ -20,22 +21,30 @@ async function executable(candidate: string): Promise<boolean> {
  * else the first executable `DIR/program` for DIR in `path` (an empty entry
  * means the current directory).
  *
- * Needs `--allow-read`.
+ * Needs `--allow-read` of the program's path: a place Deno refuses to look
+ * at is passed over, so read access to the program itself is enough.
  *
  * @param program a name or a path
  * @param path a colon-separated list of directories, as in `PATH`
  * @returns the path found, or `undefined`
+ * @throws {Deno.errors.NotCapable} when it is found nowhere and Deno refused
+ * to look somewhere: it may be there
  */
 export async function findExecutable(
   program: string,
   path: string | undefined,
 ): Promise<string | undefined> {
-  if (program.includes("/")) {
-    return await executable(program) ? program : undefined;
+  const candidates = program.includes("/")
+    ? [program]
+    : (path ?? "").split(":").map((dir) => `${dir || "."}/${program}`);
+  let refused: unknown;
+  for (const candidate of candidates) {
+    try {
+      if (await executable(candidate)) return candidate;
+    } catch (error) {
+      refused ??= error;
+    }
   }
-  for (const dir of (path ?? "").split(":")) {
-    const candidate = `${dir || "."}/${program}`;
-    if (await executable(candidate)) return candidate;
-  }
+  if (refused !== undefined) throw refused;
   return undefined;
 }

@@ -10,6 +10,7 @@
  */
 
 import { ConfigError } from "./errors.ts";
+import { explain } from "./denied.ts";
 
 /** The project file's name. */
 export const PROJECT_FILE = ".minionize.yml";
@@ -40,9 +41,7 @@ export async function readProject(
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw new ConfigError(
       path,
-      `Cannot read ${path}: ${
-        (error as Error).message
-      }; make it readable or remove it`,
+      `Cannot read ${path}: ${explain(error, "make it readable or remove it")}`,
       { cause: error },
     );
   }

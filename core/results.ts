@@ -7,6 +7,7 @@
  */
 
 import type { JsonValue } from "./contracts.ts";
+import { hostname } from "./host.ts";
 import { canonicalJson, paramText } from "./param.ts";
 import { formatArgv } from "./template.ts";
 
@@ -59,7 +60,7 @@ export async function appendJoblog(
   const row = [
     record.seq,
     record.minionId,
-    Deno.hostname(),
+    hostname(),
     record.started.toISOString(),
     runtime,
     record.attempt,

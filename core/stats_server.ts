@@ -8,6 +8,7 @@
  */
 
 import { ConfigError } from "./errors.ts";
+import { explain } from "./denied.ts";
 import type { MinionStats } from "./stats.ts";
 
 /** Where to listen. */
@@ -103,8 +104,8 @@ export function serveStats(
     throw new ConfigError(
       "MINION_STATS",
       `Cannot serve stats on ${address.hostname}:${address.port}: ${
-        (error as Error).message
-      }; choose another MINION_STATS (--stats) address`,
+        explain(error, "choose another MINION_STATS (--stats) address")
+      }`,
       { cause: error },
     );
   }

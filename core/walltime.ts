@@ -8,6 +8,7 @@
  */
 
 import type { Env } from "./contracts.ts";
+import { denial, explain } from "./denied.ts";
 import { ConfigError } from "./errors.ts";
 
 /**
@@ -70,7 +71,17 @@ async function _runCommand(
       signal: AbortSignal.timeout(15_000),
     }).output();
     return output.success ? new TextDecoder().decode(output.stdout) : undefined;
-  } catch {
+  } catch (error) {
+    // Denied, it would silently leave the minion blind to its time limit.
+    if (denial(error)) {
+      throw new ConfigError(
+        "--allow-run",
+        `Cannot ask Slurm when this job ends (${command}): ${
+          explain(error, "")
+        }; or give MINION_WALLTIME`,
+        { cause: error },
+      );
+    }
     return undefined; // no squeue here: not under Slurm after all
   }
 }

@@ -26,6 +26,7 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { explain } from "../core/denied.ts";
 import { readLines } from "../core/lines.ts";
 import {
   decode,
@@ -52,8 +53,11 @@ async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
     throw new ConfigError(
       "FILE_PATH",
       `Cannot read FILE_PATH '${path}': ${
-        (error as Error).message
-      }; give the path of a readable file, or - for standard input`,
+        explain(
+          error,
+          "give the path of a readable file, or - for standard input",
+        )
+      }`,
       { cause: error },
     );
   }
@@ -189,8 +193,11 @@ async function publish(
     throw new ConfigError(
       "FILE_PATH",
       `Cannot append to FILE_PATH '${path}': ${
-        (error as Error).message
-      }; give the path of a writable file, or - for standard output`,
+        explain(
+          error,
+          "give the path of a writable file, or - for standard output",
+        )
+      }`,
       { cause: error },
     );
   }

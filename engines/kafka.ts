@@ -45,6 +45,7 @@ import type {
   PublishOptions,
 } from "../core/contracts.ts";
 import { readChoice, readInteger, readSeconds } from "../core/config.ts";
+import { denial, deniedText } from "../core/denied.ts";
 import { ConfigError } from "../core/errors.ts";
 import {
   decode,
@@ -73,8 +74,12 @@ async function kafka(): Promise<typeof Kafka> {
     throw new ConfigError(
       "MINION_ENGINE",
       `Cannot load the Kafka client (@platformatic/kafka): ${
-        message(error)
-      }; the client reads a WebAssembly file beside its code: run minionize from its sources (deno run -A cli.ts) or from a bundle made by 'deno task bundle', which carries that file inline`,
+        denial(error)
+          ? deniedText(denial(error)!)
+          : `${
+            message(error)
+          }; the client reads a WebAssembly file beside its code: run minionize from its sources (deno run -A cli.ts) or from a bundle made by 'deno task bundle', which carries that file inline`
+      }`,
       { cause: error },
     );
   }

@@ -8,6 +8,7 @@
  */
 
 import type { MinionEvent, ReporterPlugin } from "../core/contracts.ts";
+import { explain } from "../core/denied.ts";
 import { ConfigError } from "../core/errors.ts";
 
 const encoder = new TextEncoder();
@@ -31,8 +32,8 @@ export const jsonReporter: ReporterPlugin = {
       throw new ConfigError(
         "REPORTER_JSON_DIRECTORY",
         `Cannot write reports to REPORTER_JSON_DIRECTORY '${directory}': ${
-          (error as Error).message
-        }; give a writable directory`,
+          explain(error, "give a writable directory")
+        }`,
         { cause: error },
       );
     }

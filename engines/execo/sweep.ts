@@ -7,6 +7,7 @@
  */
 
 import type { Env, JsonValue } from "../../core/contracts.ts";
+import { denial, flagFor, PERMISSIONS_HINT } from "../../core/denied.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { canonicalJson } from "../../core/param.ts";
 import { exists, INDEX_PREFIX, LOG, path } from "./files.ts";
@@ -287,7 +288,11 @@ export function sweepConfigError(
     "not-a-sweep":
       `create one with 'minionize sweep create', or set ${variable} to the sweep's directory`,
     corrupt: "",
-    io: "make the directory and its files writable",
+    io: denial(error)
+      ? `Deno denied it: run with ${flagFor("read", dir)} ${
+        flagFor("write", dir)
+      } (${PERMISSIONS_HINT})`
+      : "make the directory and its files writable",
     exists: "",
     full: "",
     permission: "",
