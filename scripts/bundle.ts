@@ -4,12 +4,13 @@
  * that `deno run -A minionize.js ...` runs anywhere, with nothing to fetch.
  *
  * A plain `deno bundle -o` file holds about 12 MB of JavaScript that V8
- * scans at every start (five times the start time of `deno run cli.ts`),
- * although a minion uses one engine. So the code is cut into chunks by
- * `deno bundle --code-splitting` (the CLI, each command, each engine and
- * what they share), each chunk is stored gzipped in the file as a string,
- * and a small loader turns a chunk into a module (a `blob:` URL) the first
- * time it is imported. A minion parses the core and its own engine only.
+ * scans at every start (2.3 to 5 times the start time of `deno run cli.ts`,
+ * `bench/p11_bundle.ts`), although a minion uses one engine. So the code is
+ * cut into chunks by `deno bundle --code-splitting` (the CLI, each command,
+ * each engine and what they share), each chunk is kept gzipped at the end of
+ * the file, and a small loader turns a chunk into a module (a `blob:` URL)
+ * the first time it is imported. A minion parses the core and its own
+ * engine only. (Stack traces, with `--debug`, name those `blob:` URLs.)
  *
  * Rewritten in each chunk, so that the chunks run from blobs:
  * - imports of another chunk: a static one names the chunk's blob URL, a
@@ -24,8 +25,9 @@
 
 // deno-lint-ignore-file no-console
 import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const ENTRY = "cli.ts";
 /** The global the loader publishes itself under, for the chunks. */
 const GLOBAL = `globalThis[Symbol.for("minionize.bundle")]`;
@@ -191,11 +193,9 @@ async function inlineWasm(
     );
   }
   const wasm = await Deno.readFile(
-    new URL("native.wasm", `file://${ROOT}${source}`),
+    resolve(ROOT, dirname(source), "native.wasm"),
   );
-  const inline = `Uint8Array.from(atob("${
-    btoa(String.fromCharCode(...wasm))
-  }"), (c) => c.charCodeAt(0))`;
+  const inline = `Uint8Array.fromBase64("${base64(wasm)}")`;
   const rest = text.slice(at + WASM_READ.length);
   return {
     text: text.slice(0, at) + inline + rest,
@@ -203,15 +203,18 @@ async function inlineWasm(
   };
 }
 
-async function gzipBase64(text: string): Promise<string> {
-  const stream = new Blob([text]).stream()
-    .pipeThrough(new CompressionStream("gzip"));
-  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+function base64(bytes: Uint8Array): string {
   let binary = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
   return btoa(binary);
+}
+
+async function gzipBase64(text: string): Promise<string> {
+  const stream = new Blob([text]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  return base64(new Uint8Array(await new Response(stream).arrayBuffer()));
 }
 
 /**

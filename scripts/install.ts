@@ -14,7 +14,8 @@
  */
 
 // deno-lint-ignore-file no-console
-const ROOT = new URL("../", import.meta.url).pathname;
+import { fileURLToPath } from "node:url";
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const NAME = "minionize";
 
 /** `bin` of the root `deno install -g` uses for `args`. */

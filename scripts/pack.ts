@@ -13,10 +13,11 @@
  */
 
 // deno-lint-ignore-file no-console
+import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { bundle } from "./bundle.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /**
  * The wrapper: follows symlinks to find its directory, and runs the bundle
