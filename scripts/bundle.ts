@@ -7,10 +7,11 @@
  * scans at every start (2.3 to 5 times the start time of `deno run cli.ts`,
  * `bench/p11_bundle.ts`), although a minion uses one engine. So the code is
  * cut into chunks by `deno bundle --code-splitting` (the CLI, each command,
- * each engine and what they share), each chunk is kept gzipped at the end of
- * the file, and a small loader turns a chunk into a module (a `blob:` URL)
- * the first time it is imported. A minion parses the core and its own
- * engine only. (Stack traces, with `--debug`, name those `blob:` URLs.)
+ * each engine and what they share), each chunk is kept at the end of the
+ * file (gzipped when large), and a small loader turns a chunk into a module
+ * (a `blob:` URL) the first time it is imported. A minion parses the core
+ * and its own engine only. (Stack traces, with `--debug`, name those `blob:`
+ * URLs.)
  *
  * Rewritten in each chunk, so that the chunks run from blobs:
  * - imports of another chunk: a static one names the chunk's blob URL, a
@@ -46,6 +47,15 @@ const LAZY_REQUIRE =
 /** The Kafka client's WebAssembly reader, as esbuild leaves it. */
 const WASM_READ =
   'readFileSync(new URL("../dist/native.wasm", import.meta.url))';
+
+/** Chunks smaller than this many characters are kept uncompressed. */
+const RAW_BELOW = 64 * 1024;
+
+/** A chunk as the file keeps it: base64 of its text, gzipped or not. */
+interface Packed {
+  data: string;
+  gzipped: boolean;
+}
 
 /** What {@linkcode bundle} built. */
 export interface BundleResult {
@@ -116,8 +126,15 @@ export async function bundle(output: string): Promise<BundleResult> {
       );
     }
     checkAcyclic(texts);
-    const packed: Record<string, string> = {};
-    for (const [name, text] of texts) packed[name] = await gzipBase64(text);
+    const packed: Record<string, Packed> = {};
+    for (const [name, text] of texts) {
+      // Small chunks (the CLI, the core, the file engine) are left
+      // uncompressed: a minion unpacks them at every start, and
+      // decompressing costs more time there than their bytes do.
+      packed[name] = text.length < RAW_BELOW
+        ? { data: base64(new TextEncoder().encode(text)), gzipped: false }
+        : { data: await gzipBase64(text), gzipped: true };
+    }
     const file = loader(packed, entry);
     const target = resolve(output);
     await Deno.mkdir(dirname(target), { recursive: true });
@@ -224,17 +241,18 @@ async function gzipBase64(text: string): Promise<string> {
  * copied into the heap and into the code cache as well (about 17 MB more
  * for 2 MB of chunks).
  */
-function loader(packed: Record<string, string>, entry: string): string {
+function loader(packed: Record<string, Packed>, entry: string): string {
   let data = "";
-  const index: Record<string, [number, number]> = {};
-  for (const [name, text] of Object.entries(packed)) {
-    index[name] = [data.length, text.length];
-    data += text;
+  const index: Record<string, [number, number, number]> = {};
+  for (const [name, chunk] of Object.entries(packed)) {
+    index[name] = [data.length, chunk.data.length, chunk.gzipped ? 1 : 0];
+    data += chunk.data;
   }
   return `// minionize, bundled by scripts/bundle.ts: run it with
 // deno run -A minionize.js --help
-// The chunks at the end are gzipped JavaScript (base64), each made into a
-// module when first imported.
+// The chunks at the end are JavaScript in base64, gzipped when large (index:
+// name -> [offset, length, gzipped]), each made into a module when first
+// imported.
 const index = ${JSON.stringify(index)};
 const urls = new Map();
 let source;
@@ -244,12 +262,14 @@ async function unpack(name) {
   source ??= payload.toString();
   const start = source.indexOf("/*") + 2 + at[0];
   const bytes = Uint8Array.fromBase64(source.slice(start, start + at[1]));
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  let text = await new Response(stream).text();
-  const deps = new Set([...text.matchAll(/"${PLACEHOLDER}([^"]+)"/g)].map((m) => m[1]));
-  for (const dep of deps) {
-    text = text.replaceAll(\`"${PLACEHOLDER}\${dep}"\`, JSON.stringify(await url(dep)));
-  }
+  let text = at[2]
+    ? await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text()
+    : new TextDecoder().decode(bytes);
+  const deps = [...new Set([...text.matchAll(/"${PLACEHOLDER}([^"]+)"/g)].map((m) => m[1]))];
+  const made = await Promise.all(deps.map(url));
+  deps.forEach((dep, i) => {
+    text = text.replaceAll(\`"${PLACEHOLDER}\${dep}"\`, JSON.stringify(made[i]));
+  });
   return URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
 }
 function url(name) {

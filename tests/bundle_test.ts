@@ -136,15 +136,21 @@ async function chunksOf(file: string): Promise<Map<string, string>> {
   const text = await Deno.readTextFile(file);
   const index = JSON.parse(/^const index = (.*);$/m.exec(text)![1]!) as Record<
     string,
-    [number, number]
+    [number, number, number]
   >;
   const payload = text.slice(text.indexOf("function payload() {/*") + 22);
   const chunks = new Map<string, string>();
-  for (const [name, [start, length]] of Object.entries(index)) {
+  for (const [name, [start, length, gzipped]] of Object.entries(index)) {
     const bytes = Uint8Array.fromBase64(payload.slice(start, start + length));
-    const stream = new Blob([bytes]).stream()
-      .pipeThrough(new DecompressionStream("gzip"));
-    chunks.set(name, await new Response(stream).text());
+    chunks.set(
+      name,
+      gzipped
+        ? await new Response(
+          new Blob([bytes]).stream()
+            .pipeThrough(new DecompressionStream("gzip")),
+        ).text()
+        : new TextDecoder().decode(bytes),
+    );
   }
   return chunks;
 }
