@@ -23,12 +23,13 @@ export function permissionsHelp(): string {
 
 Prints the deno run line that runs 'minionize OPTIONS PROGRAM ARGS...' with
 the narrowest permissions the settings need, instead of -A: every variable
-(the minion passes its environment on), the host name, .env,
-.minionize.yml and /proc, the program, the engine's server or files, the
-reporter's and results' directories and the stats address. Settings are
-read as the minion reads them (options, environment, .env, .minionize.yml):
-give the same ones. What the settings cannot tell (brokers a cluster
-redirects clients to, ...) is said on stderr.
+(the minion passes its environment on), the host name, .env and
+.minionize.yml, the program, the engine's server or files, the reporter's
+and results' directories and the stats address. Settings are read as the
+minion reads them (options, environment, .env, .minionize.yml): give the
+same ones. What the settings cannot tell (brokers a cluster redirects
+clients to, ...) and what Deno allows only under -A (reading /proc, so a
+stopped program's children are not found) are said on stderr.
 
 Options: those of minionize itself (see minionize --help).`;
 }

@@ -28,13 +28,34 @@ export function untrack(pid: number): void {
   running.delete(pid);
 }
 
+let procRefused = false;
+
+/**
+ * Whether `error` is Deno refusing to read `/proc`, which it allows only
+ * under `-A` (`--allow-read=/proc` is not enough); says once on stderr what
+ * that costs, since a stop then reaches the program alone.
+ */
+function refused(error: unknown): boolean {
+  if (!(error instanceof Deno.errors.NotCapable)) return false;
+  if (!procRefused) {
+    procRefused = true;
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(
+        "minionize: warning: Deno lets only -A read /proc: a program stopped by --timeout or a signal is stopped without the processes it started (run with -A, or have the program stop its own children)\n",
+      ),
+    );
+  }
+  return true;
+}
+
 /** Parent pid of every process, from `/proc`; empty where there is none. */
 function parents(): Map<number, number> {
   const map = new Map<number, number>();
   let entries: Iterable<Deno.DirEntry>;
   try {
     entries = Deno.readDirSync("/proc");
-  } catch {
+  } catch (error) {
+    refused(error);
     return map;
   }
   for (const entry of entries) {
@@ -44,7 +65,8 @@ function parents(): Map<number, number> {
       // The command name in parentheses may hold spaces: read after it.
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       map.set(Number(entry.name), Number(fields[1]));
-    } catch {
+    } catch (error) {
+      if (refused(error)) return map;
       // the process ended while we looked
     }
   }
@@ -95,9 +117,14 @@ export function terminateTree(pid: number, graceMs: number): void {
 function alive(pid: number): boolean {
   try {
     return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    // No /proc here: let the signal itself find out.
-    return !Deno.statSync("/proc").isDirectory;
+  } catch (error) {
+    // Denied, or no /proc here: let the signal itself find out.
+    if (refused(error)) return true;
+    try {
+      return !Deno.statSync("/proc").isDirectory;
+    } catch {
+      return true;
+    }
   }
 }
 

@@ -25,6 +25,11 @@ export interface Permissions {
   /** System information read (`hostname`, ...). */
   sys: string[];
   /**
+   * Kinds that must be granted whole (`read`, `write`): Deno creates a
+   * symbolic link only with unscoped `--allow-read` and `--allow-write`.
+   */
+  unscoped: string[];
+  /**
    * What the settings cannot tell (a broker that redirects clients to
    * others, ...), to say beside the flags.
    */
@@ -70,7 +75,18 @@ const ENGINES: Record<
 > = {
   execo: (env, at) => {
     const dir = at(env.EXECO_PERSISTENCE_DIR?.trim() || "sweeps");
-    return { read: [dir], write: [dir] };
+    if (env.EXECO_SHARED?.trim().toLowerCase() === "no") {
+      return { read: [dir], write: [dir] };
+    }
+    // Without -A the engine cannot read the mount table (/proc), so it
+    // takes the directory for one shared by several hosts and guards its
+    // lock with a mark, a symbolic link.
+    return {
+      unscoped: ["read", "write"],
+      notes: [
+        `the execo engine marks its lock with a symbolic link, which Deno creates only with unscoped --allow-read and --allow-write; on a local disk no other host uses, EXECO_SHARED=no does without it: then --allow-read=${dir} --allow-write=${dir} are enough`,
+      ],
+    };
   },
   file: (env, at) => {
     const path = env.FILE_PATH?.trim() || "-";
@@ -154,22 +170,29 @@ export async function neededPermissions(
   const cwd = options.cwd ?? Deno.cwd();
   const at = (path: string) => resolve(cwd, path);
   const needs: Permissions = {
-    // Settings files in the working directory (read even when absent), and
-    // /proc: a program is stopped with the processes it started, found there.
-    read: [at(".env"), at(".minionize.yml"), "/proc"],
+    // Settings files in the working directory, read even when absent.
+    read: [at(".env"), at(".minionize.yml")],
     write: [],
     net: [],
     run: [],
     // Minion ids and reports carry the host name.
     sys: ["hostname"],
-    notes: [],
+    unscoped: [],
+    notes: [
+      "a program is stopped with the processes it started, found in /proc, which Deno lets only -A read: with these flags a program stopped by --timeout or a signal is stopped alone",
+    ],
   };
+  const kinds = [
+    "read",
+    "write",
+    "net",
+    "run",
+    "sys",
+    "unscoped",
+    "notes",
+  ] as const;
   const add = (more: Partial<Permissions>) => {
-    for (
-      const kind of ["read", "write", "net", "run", "sys", "notes"] as const
-    ) {
-      needs[kind].push(...(more[kind] ?? []));
-    }
+    for (const kind of kinds) needs[kind].push(...(more[kind] ?? []));
   };
   add(
     ENGINES[settings.engine]?.(env, at) ?? {
@@ -242,7 +265,10 @@ function narrowest(paths: string[]): string[] {
 export function permissionFlags(needs: Permissions): string[] {
   const flags = ["--allow-env"];
   const list = (kind: string, values: string[]) => {
-    if (values.length > 0) flags.push(`--allow-${kind}=${values.join(",")}`);
+    if (needs.unscoped.includes(kind)) flags.push(`--allow-${kind}`);
+    else if (values.length > 0) {
+      flags.push(`--allow-${kind}=${values.join(",")}`);
+    }
   };
   list("sys", [...new Set(needs.sys)]);
   list("read", narrowest(needs.read));

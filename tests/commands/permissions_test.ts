@@ -44,10 +44,19 @@ async function runLine(
   };
 }
 
-/** The line `minionize permissions ARGS` prints, as words (none quoted here). */
+/**
+ * The line `minionize permissions ARGS` prints, as words (none quoted
+ * here); every flag but those of `options.unscoped` (and `--allow-env`)
+ * names what it grants.
+ */
 async function permissionsLine(
   args: string[],
-  options: { cwd: string; env?: Record<string, string>; entry?: string },
+  options: {
+    cwd: string;
+    env?: Record<string, string>;
+    entry?: string;
+    unscoped?: string[];
+  },
 ): Promise<string[]> {
   const result = options.entry
     ? await runLine(
@@ -61,7 +70,8 @@ async function permissionsLine(
   const flags = argv.filter((word) => word.startsWith("-")).slice(0, 6);
   for (const flag of flags.filter((f) => f.startsWith("--allow-"))) {
     assert(
-      flag === "--allow-env" || flag.includes("="),
+      flag === "--allow-env" || flag.includes("=") ||
+        (options.unscoped ?? []).includes(flag),
       `${flag} is not scoped`,
     );
   }
@@ -122,6 +132,8 @@ Deno.test("the permissions line runs an execo job with results, json reports and
       stdin: "0\n1\n2\n",
     });
     assertEquals(created.code, 0, created.stderr);
+    // The engine's lock mark is a symbolic link, which Deno creates only
+    // with unscoped read and write (EXECO_SHARED=no does without it: below).
     const env = { MINION_ENGINE: "execo" };
     const args = [
       "-j",
@@ -135,7 +147,11 @@ Deno.test("the permissions line runs an execo job with results, json reports and
       "echo",
       "hi",
     ];
-    const line = await permissionsLine(args, { cwd: dir, env });
+    const line = await permissionsLine(args, {
+      cwd: dir,
+      env,
+      unscoped: ["--allow-read", "--allow-write"],
+    });
     const ran = await runLine(line, { cwd: dir, env });
     assertEquals(ran.code, 0, ran.stderr);
     const joblog = await Deno.readTextFile(`${dir}/out/joblog.tsv`);
@@ -144,6 +160,47 @@ Deno.test("the permissions line runs an execo job with results, json reports and
     assertEquals(reports.length, 1);
     const status = await runCli(["sweep", "status"], { cwd: dir });
     assertMatch(status.stdout, /3 done/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with EXECO_SHARED=no the execo line grants the sweep's directory only", async () => {
+  const dir = await tempDir();
+  try {
+    await runCli(["sweep", "create"], { cwd: dir, stdin: "0\n1\n" });
+    const env = { MINION_ENGINE: "execo", EXECO_SHARED: "no" };
+    const line = await permissionsLine(["echo", "hi"], { cwd: dir, env });
+    assert(line.includes(`--allow-write=${dir}/sweeps`), line.join(" "));
+    const ran = await runLine(line, { cwd: dir, env });
+    assertEquals(
+      [ran.code, ran.stdout.split("\n").filter((l) => l).sort(), ran.stderr],
+      [0, ["hi 0", "hi 1"], ""],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("without -A a timed-out program is stopped alone, said once, and the minion goes on", async () => {
+  const dir = await tempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/params`, "1\n2\n");
+    const result = await runLine(
+      narrow([
+        `--allow-read=${dir},/usr/bin/sh,/bin/sh`,
+        "--allow-env",
+        "--allow-sys=hostname",
+        "--allow-run=sh",
+      ], ["--timeout", "0.5", "--grace", "0.5", "sh", "-c", "sleep 1; :"]),
+      { cwd: dir, env: { MINION_ENGINE: "file", FILE_PATH: "params" } },
+    );
+    assertEquals(result.code, 1, result.stderr);
+    const warnings = result.stderr.split("\n")
+      .filter((line) => line.includes("Deno lets only -A read /proc"));
+    assertEquals(warnings.length, 1, result.stderr);
+    assert(!result.stderr.includes("Uncaught"), result.stderr);
+    assertMatch(result.stderr, /param 2 failed .*timed out/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

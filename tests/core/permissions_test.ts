@@ -18,18 +18,18 @@ async function flags(
   );
 }
 
-Deno.test("every minion reads its settings files and /proc, and its host name", async () => {
+Deno.test("every minion reads its settings files and its host name", async () => {
   assertEquals(await flags({ MINION_ENGINE: "file" }), [
     "--allow-env",
     "--allow-sys=hostname",
-    "--allow-read=/proc,/work/.env,/work/.minionize.yml",
+    "--allow-read=/work/.env,/work/.minionize.yml",
   ]);
 });
 
 Deno.test("the program is read where PATH has it and run by its name", async () => {
   const found = (await flags({ MINION_ENGINE: "file" }, ["sh", "-c", "x"]))
     .find((f) => f.startsWith("--allow-read="))!;
-  assertEquals(/,\/(usr\/)?bin\/sh(,|$)/.test(found), true, found);
+  assertEquals(/[=,]\/(usr\/)?bin\/sh(,|$)/.test(found), true, found);
   assertEquals(
     (await flags({ MINION_ENGINE: "file", MINION_SHELL: "1" }, ["a b"]))
       .at(-1),
@@ -37,7 +37,7 @@ Deno.test("the program is read where PATH has it and run by its name", async () 
   );
   assertEquals(
     (await flags({ MINION_ENGINE: "file", DRY: "1" }, ["sh"])).at(-1),
-    "--allow-read=/proc,/work/.env,/work/.minionize.yml",
+    "--allow-read=/work/.env,/work/.minionize.yml",
     "a dry run runs nothing",
   );
 });
@@ -86,15 +86,24 @@ Deno.test("each engine's server or files, with the engine's defaults", async () 
   assertEquals(
     (await flags({ MINION_ENGINE: "execo", EXECO_PERSISTENCE_DIR: "s" }))
       .filter((f) => /^--allow-(read|write)/.test(f)),
+    ["--allow-read", "--allow-write"],
+    "its lock mark is a symbolic link",
+  );
+  assertEquals(
+    (await flags({
+      MINION_ENGINE: "execo",
+      EXECO_PERSISTENCE_DIR: "s",
+      EXECO_SHARED: "no",
+    })).filter((f) => /^--allow-(read|write)/.test(f)),
     [
-      "--allow-read=/proc,/work/.env,/work/.minionize.yml,/work/s",
+      "--allow-read=/work/.env,/work/.minionize.yml,/work/s",
       "--allow-write=/work/s",
     ],
   );
   assertEquals(
     (await flags({ MINION_ENGINE: "kafka", DENO_DIR: "/cache/deno" }))
       .find((f) => f.startsWith("--allow-read=")),
-    "--allow-read=/cache/deno/npm/registry.npmjs.org/@platformatic/wasm-utils,/proc,/work/.env,/work/.minionize.yml",
+    "--allow-read=/cache/deno/npm/registry.npmjs.org/@platformatic/wasm-utils,/work/.env,/work/.minionize.yml",
     "from sources, Kafka's client reads its WebAssembly",
   );
 });
@@ -111,7 +120,7 @@ Deno.test("reports, results, stats and Slurm's end time", async () => {
     [
       "--allow-env",
       "--allow-sys=hostname",
-      "--allow-read=/proc,/work/.env,/work/.minionize.yml,/work/out",
+      "--allow-read=/work/.env,/work/.minionize.yml,/work/out",
       "--allow-write=/work/minion-report,/work/out",
       "--allow-net=0.0.0.0:9100",
       "--allow-run=squeue",
