@@ -9,7 +9,7 @@
  */
 
 // deno-lint-ignore-file no-console
-import { quote } from "shlex";
+import { quote } from "npm:shlex@3.0.0";
 import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
 import { readInteger, readSettings } from "../core/config.ts";
 import type { Env } from "../core/contracts.ts";

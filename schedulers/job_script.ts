@@ -8,7 +8,7 @@
  * @module
  */
 
-import { quote, split } from "shlex";
+import { quote, split } from "npm:shlex@3.0.0";
 import type { Env } from "../core/contracts.ts";
 
 /**

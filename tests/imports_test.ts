@@ -15,7 +15,14 @@ const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)) as {
 /** The TypeScript files of the library and the CLI (what is published). */
 function* libraryFiles(dir = ""): Generator<string> {
   const top = ["mod.ts", "cli.ts"];
-  const dirs = ["core", "engines", "callbacks", "reporters", "commands"];
+  const dirs = [
+    "core",
+    "engines",
+    "callbacks",
+    "reporters",
+    "commands",
+    "schedulers",
+  ];
   if (dir === "") {
     yield* top;
     for (const d of dirs) yield* libraryFiles(d);
