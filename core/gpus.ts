@@ -31,6 +31,7 @@
 
 import type { Env } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
+import { hostname } from "./host.ts";
 import { findExecutable } from "./path.ts";
 
 /** The kind of GPU, which decides the container runtimes' device names. */
@@ -83,14 +84,6 @@ function entries(text: string | undefined): string[] {
 /** `0,1,...,count-1`, as a list. */
 export function ranks(count: number): string[] {
   return Array.from({ length: count }, (_, i) => String(i));
-}
-
-function thisHost(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "localhost";
-  }
 }
 
 function fail(message: string): never {
@@ -238,7 +231,7 @@ export async function findGpus(
   );
   const oar = slurm
     ? undefined
-    : await oarGpus(env, options.hostname ?? thisHost());
+    : await oarGpus(env, options.hostname ?? hostname());
   const given = slurm ? entries(env[slurm]) : oar;
   const smi = await nvidiaSmi(env);
   if (given !== undefined && given.length > 0) {
