@@ -38,6 +38,7 @@ import {
   encode,
 } from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
+import { hostname } from "../core/host.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -185,7 +186,7 @@ async function open(options: EngineOptions): Promise<Engine> {
   }
   if (options.dryRun) return _dryRun(sql, settings);
   const name = sql(table);
-  const owner = `${_hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const owner = `${hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const lease = `${leaseMs} milliseconds`;
 
   // Woken by publishers and by rows given back, so idle minions need not
@@ -305,14 +306,6 @@ async function open(options: EngineOptions): Promise<Engine> {
       }
     },
   };
-}
-
-function _hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "localhost";
-  }
 }
 
 /** Lists open rows once each, claiming and changing nothing. */

@@ -44,6 +44,7 @@ import {
   encode,
 } from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
+import { hostname } from "../core/host.ts";
 
 type Client = ReturnType<typeof createClient>;
 
@@ -89,19 +90,11 @@ function readSettings(env: Env): Settings {
     stream,
     group: env.REDIS_GROUP?.trim() || "minionize",
     consumer: env.REDIS_CONSUMER?.trim() ||
-      `${_hostname()}-${Deno.pid}-${random}`,
+      `${hostname()}-${Deno.pid}-${random}`,
     deadLetter: env.REDIS_DEAD_LETTER?.trim() || `${stream}:failed`,
     decoder: readChoice(env, "REDIS_DECODER", DECODERS, "identity"),
     leaseMs: readLease(env),
   };
-}
-
-function _hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "localhost";
-  }
 }
 
 /** The URL without its password, for messages. */
