@@ -15,6 +15,8 @@
  * @module
  */
 
+import { timerDelay } from "./timer.ts";
+
 const running = new Set<number>();
 const cleanups = new Set<() => void>();
 
@@ -109,7 +111,7 @@ export function terminateTree(pid: number, graceMs: number): void {
     for (const member of new Set([...seen, ...processTree(pid)])) {
       if (alive(member)) send(member, "SIGKILL");
     }
-  }, graceMs);
+  }, timerDelay(graceMs));
   Deno.unrefTimer(timer);
 }
 

@@ -9,6 +9,7 @@
 
 import type { Env } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
+import { describeRange, integerRange, secondsRange } from "./limits.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { readWalltime } from "./walltime.ts";
 import { parseStatsAddress, type StatsAddress } from "./stats_server.ts";
@@ -88,9 +89,10 @@ function named(variable: string): string {
 }
 
 /**
- * A whole number of at least `min`, or `undefined` when unset or empty.
+ * A whole number of at least `min` and at most the variable's maximum (see
+ * `core/limits.ts`), or `undefined` when unset or empty.
  *
- * @throws {ConfigError} naming the variable when malformed
+ * @throws {ConfigError} naming the variable and its range when malformed
  */
 export function readInteger(
   env: Env,
@@ -99,34 +101,38 @@ export function readInteger(
 ): number | undefined {
   const text = env[variable]?.trim();
   if (text === undefined || text === "") return undefined;
-  if (!/^[0-9]+$/.test(text) || Number(text) < min) {
+  const range = integerRange(variable, min);
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < range.min || value > range.max) {
     throw new ConfigError(
       variable,
-      `${
-        named(variable)
-      } is '${text}': expected a whole number of at least ${min}, e.g. ${variable}=${
-        Math.max(min, 2)
-      }`,
+      `${named(variable)} is '${text}': expected ${
+        describeRange(range)
+      }, e.g. ${variable}=${Math.max(range.min, 2)}`,
     );
   }
-  return Number(text);
+  return value;
 }
 
 /**
- * A duration in seconds (decimals allowed), returned in ms, or `undefined`.
+ * A duration in seconds (decimals allowed) within the variable's range (see
+ * `core/limits.ts`), returned in ms, or `undefined` when unset or empty.
  *
- * @throws {ConfigError} naming the variable when malformed
+ * @throws {ConfigError} naming the variable and its range when malformed
  */
 export function readSeconds(env: Env, variable: string): number | undefined {
   const text = env[variable]?.trim();
   if (text === undefined || text === "") return undefined;
+  const range = secondsRange(variable);
   const value = Number(text);
-  if (!/^[0-9]*\.?[0-9]+$/.test(text) || !(value > 0)) {
+  if (
+    !/^[0-9]*\.?[0-9]+$/.test(text) || value < range.min || value > range.max
+  ) {
     throw new ConfigError(
       variable,
-      `${
-        named(variable)
-      } is '${text}': expected a number of seconds above 0, e.g. ${variable}=30`,
+      `${named(variable)} is '${text}': expected ${
+        describeRange(range)
+      }, e.g. ${variable}=30`,
     );
   }
   return Math.round(value * 1000);
@@ -141,7 +147,8 @@ export const DEFAULT_LEASE_MS = 60_000;
 /**
  * `MINION_LEASE`: how long a claimed param may go unrenewed before the queue
  * hands it to another minion, in ms (60 s by default; the minion renews every
- * third of it while a task runs).
+ * third of it while a task runs). From 1 s to a day (`core/limits.ts`), so
+ * every timer an engine derives from it stays within what timers allow.
  *
  * @throws {ConfigError} when malformed
  */

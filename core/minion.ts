@@ -22,6 +22,7 @@ import type {
 import { TaskFailure, TaskStop } from "./errors.ts";
 import { hostname } from "./host.ts";
 import { paramText } from "./param.ts";
+import { longTimeoutSignal, setLongTimeout, timerDelay } from "./timer.ts";
 import { walltimeGuard } from "./walltime.ts";
 
 /** How a minion runs. */
@@ -268,7 +269,7 @@ export async function runMinion(
       if (outOfTime()) return undefined;
       const idle = options.idleExitMs === undefined
         ? undefined
-        : AbortSignal.timeout(options.idleExitMs);
+        : longTimeoutSignal(options.idleExitMs);
       const signal = idle
         ? AbortSignal.any([taking.signal, idle])
         : taking.signal;
@@ -306,7 +307,7 @@ export async function runMinion(
       task.abort(new TaskStop("shutdown", "the minion is stopping"));
     shutdown.signal.addEventListener("abort", onShutdown, { once: true });
     if (shutdown.signal.aborted) onShutdown();
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(
+    const timer = options.timeoutMs === undefined ? undefined : setLongTimeout(
       () =>
         task.abort(
           new TaskStop(
@@ -325,7 +326,7 @@ export async function runMinion(
             }`,
           )
         );
-      }, engine.renewEveryMs)
+      }, timerDelay(engine.renewEveryMs))
       : undefined;
     const context = {
       minionId,
@@ -370,7 +371,7 @@ export async function runMinion(
     } catch (thrown) {
       error = thrown; // setup failed: process and teardown did not run
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
       clearInterval(renewer);
       shutdown.signal.removeEventListener("abort", onShutdown);
     }
@@ -582,7 +583,7 @@ export async function runMinion(
     ? undefined
     : setInterval(
       () => void emit("minion.heartbeat", { inFlight }),
-      options.heartbeatMs,
+      timerDelay(options.heartbeatMs),
     );
   try {
     await Promise.all(Array.from({ length: concurrency }, worker));

@@ -20,6 +20,7 @@ import {
 } from "npm:yaml@2.9.1";
 import * as v from "npm:valibot@1.5.0";
 import { ConfigError } from "./errors.ts";
+import { describeRange, RANGES } from "./limits.ts";
 import type { Project } from "./project.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { parseStatsAddress } from "./stats_server.ts";
@@ -38,6 +39,17 @@ interface _Key {
 }
 
 const VARIABLE_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+/** A numeric key, checked against its variable's range (`core/limits.ts`). */
+function _numberKey(variable: string, example: string): _Key {
+  const range = RANGES[variable]!;
+  const base = range.integer ? v.pipe(v.number(), v.integer()) : v.number();
+  return {
+    variable,
+    schema: v.pipe(base, v.minValue(range.min), v.maxValue(range.max)),
+    allowed: `${describeRange(range)}, e.g. ${example}`,
+  };
+}
 
 const validAddress = (value: string | number) => {
   try {
@@ -63,46 +75,14 @@ export const PROJECT_KEYS: Readonly<Record<string, _Key>> = {
     schema: v.pipe(v.string(), v.check((name) => name in ENGINES)),
     allowed: `one of ${Object.keys(ENGINES).join(", ")}`,
   },
-  concurrency: {
-    variable: "MINION_CONCURRENCY",
-    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    allowed: "a whole number of at least 1, e.g. concurrency: 4",
-  },
-  gpus_per_task: {
-    variable: "MINION_GPUS_PER_TASK",
-    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    allowed: "a whole number of at least 1, e.g. gpus_per_task: 1",
-  },
-  cpus_per_task: {
-    variable: "MINION_CPUS_PER_TASK",
-    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    allowed: "a whole number of at least 1, e.g. cpus_per_task: 8",
-  },
-  retries: {
-    variable: "MINION_RETRIES",
-    schema: v.pipe(v.number(), v.integer(), v.minValue(0)),
-    allowed: "a whole number of at least 0, e.g. retries: 2",
-  },
-  timeout: {
-    variable: "MINION_TIMEOUT",
-    schema: v.pipe(v.number(), v.gtValue(0)),
-    allowed: "a number of seconds above 0, e.g. timeout: 3600",
-  },
-  grace: {
-    variable: "MINION_GRACE",
-    schema: v.pipe(v.number(), v.gtValue(0)),
-    allowed: "a number of seconds above 0, e.g. grace: 10",
-  },
-  max_params: {
-    variable: "MINION_MAX_PARAMS",
-    schema: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    allowed: "a whole number of at least 1, e.g. max_params: 100",
-  },
-  idle_exit: {
-    variable: "MINION_IDLE_EXIT",
-    schema: v.pipe(v.number(), v.gtValue(0)),
-    allowed: "a number of seconds above 0, e.g. idle_exit: 60",
-  },
+  concurrency: _numberKey("MINION_CONCURRENCY", "concurrency: 4"),
+  gpus_per_task: _numberKey("MINION_GPUS_PER_TASK", "gpus_per_task: 1"),
+  cpus_per_task: _numberKey("MINION_CPUS_PER_TASK", "cpus_per_task: 8"),
+  retries: _numberKey("MINION_RETRIES", "retries: 2"),
+  timeout: _numberKey("MINION_TIMEOUT", "timeout: 3600"),
+  grace: _numberKey("MINION_GRACE", "grace: 10"),
+  max_params: _numberKey("MINION_MAX_PARAMS", "max_params: 100"),
+  idle_exit: _numberKey("MINION_IDLE_EXIT", "idle_exit: 60"),
   shell: {
     variable: "MINION_SHELL",
     schema: v.boolean(),
@@ -154,27 +134,25 @@ export const PROJECT_KEYS: Readonly<Record<string, _Key>> = {
   walltime: {
     variable: "MINION_WALLTIME",
     schema: v.union([
-      v.pipe(v.number(), v.gtValue(0)),
+      v.pipe(
+        v.number(),
+        v.minValue(RANGES.MINION_WALLTIME!.min),
+        v.maxValue(RANGES.MINION_WALLTIME!.max),
+      ),
       v.pipe(
         v.string(),
-        v.check((text) =>
-          text.trim() === "none" || (parseDuration(text) ?? 0) > 0
-        ),
+        v.check((text) => {
+          const ms = parseDuration(text) ?? 0;
+          return text.trim() === "none" ||
+            (ms > 0 && ms <= RANGES.MINION_WALLTIME!.max * 1000);
+        }),
       ),
     ]),
     allowed:
-      "seconds, or MM:SS, HH:MM:SS or D-HH:MM:SS, or none, e.g. walltime: '2:00:00'",
+      "seconds, or MM:SS, HH:MM:SS or D-HH:MM:SS, up to 365 days, or none, e.g. walltime: '2:00:00'",
   },
-  lease: {
-    variable: "MINION_LEASE",
-    schema: v.pipe(v.number(), v.gtValue(0)),
-    allowed: "a number of seconds above 0, e.g. lease: 120",
-  },
-  heartbeat: {
-    variable: "MINION_HEARTBEAT",
-    schema: v.pipe(v.number(), v.gtValue(0)),
-    allowed: "a number of seconds above 0, e.g. heartbeat: 30",
-  },
+  lease: _numberKey("MINION_LEASE", "lease: 120"),
+  heartbeat: _numberKey("MINION_HEARTBEAT", "heartbeat: 30"),
   quiet: {
     variable: "MINION_QUIET",
     schema: v.boolean(),

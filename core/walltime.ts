@@ -10,6 +10,7 @@
 import type { Env } from "./contracts.ts";
 import { denial, explain } from "./denied.ts";
 import { ConfigError } from "./errors.ts";
+import { RANGES } from "./limits.ts";
 
 /**
  * Parses a duration as batch schedulers write walltimes: seconds (`90`,
@@ -35,20 +36,22 @@ export function parseDuration(text: string): number | undefined {
  * `Infinity` for `none` (never stop for time, do not ask the scheduler);
  * `undefined` when unset.
  *
- * @throws {ConfigError} when it is neither a duration above 0 nor `none`
+ * @throws {ConfigError} when it is neither a duration from 1 ms to 365 days
+ *   nor `none`
  */
 export function readWalltime(env: Env): number | undefined {
   const text = env.MINION_WALLTIME?.trim();
   if (text === undefined || text === "") return undefined;
   if (text === "none") return Infinity;
   const ms = parseDuration(text);
-  if (ms === undefined || !(ms > 0)) {
+  const { min, max } = RANGES.MINION_WALLTIME!;
+  if (ms === undefined || !(ms >= min * 1000) || ms > max * 1000) {
     throw new ConfigError(
       "MINION_WALLTIME",
-      `MINION_WALLTIME (--walltime) is '${text}': expected seconds, MM:SS, HH:MM:SS or D-HH:MM:SS above 0 (or none), e.g. MINION_WALLTIME=2:00:00`,
+      `MINION_WALLTIME (--walltime) is '${text}': expected seconds, MM:SS, HH:MM:SS or D-HH:MM:SS from 0.001 s to 365 days (or none), e.g. MINION_WALLTIME=2:00:00`,
     );
   }
-  return ms;
+  return Math.round(ms);
 }
 
 /** Runs a command and resolves to its stdout, or `undefined` if it failed. */

@@ -85,22 +85,22 @@ const MALFORMED: [string, string, RegExp][] = [
   [
     "a word for a number",
     "engine: file\nconcurrency: four\n",
-    /line 2: concurrency is 'four': expected a whole number of at least 1/,
+    /line 2: concurrency is 'four': expected a whole number from 1 to 10000/,
   ],
   [
     "zero concurrency",
     "concurrency: 0\n",
-    /line 1: concurrency is 0: expected a whole number of at least 1/,
+    /line 1: concurrency is 0: expected a whole number from 1 to 10000/,
   ],
   [
     "a fractional retry count",
     "\n\nretries: 1.5\n",
-    /line 3: retries is 1\.5: expected a whole number of at least 0/,
+    /line 3: retries is 1\.5: expected a whole number from 0 to 1000/,
   ],
   [
     "a negative timeout",
     "timeout: -5\n",
-    /line 1: timeout is -5: expected a number of seconds above 0/,
+    /line 1: timeout is -5: expected a number of seconds from 0\.001 to 31536000/,
   ],
   [
     "an unknown engine",
@@ -161,6 +161,16 @@ const MALFORMED: [string, string, RegExp][] = [
     "a list instead of a mapping",
     "- engine: file\n",
     /line 1: expected 'key: value' lines, got a list; allowed keys: command, /,
+  ],
+  [
+    "a concurrency too large to allocate",
+    "concurrency: 1e20\n",
+    /line 1: concurrency is 100000000000000000000: expected a whole number from 1 to 10000/,
+  ],
+  [
+    "a timeout longer than a year",
+    "timeout: 40000000\n",
+    /line 1: timeout is 40000000: expected a number of seconds from 0\.001 to 31536000 \(365 days\)/,
   ],
   [
     "a bad stats address",
