@@ -26,6 +26,17 @@ const COMMANDS: Record<
 };
 
 /**
+ * A subcommand's options without `--debug`, which every command takes (it
+ * is read above); words after `--` are left alone.
+ */
+function withoutDebug(args: string[]): string[] {
+  const end = args.indexOf("--");
+  const options = end < 0 ? args : args.slice(0, end);
+  const after = end < 0 ? [] : args.slice(end);
+  return [...options.filter((arg) => arg !== "--debug"), ...after];
+}
+
+/**
  * Runs the command line `args` and resolves to the exit status.
  *
  * @example
@@ -43,7 +54,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     const command = first === undefined ? undefined : COMMANDS[first];
-    if (command) return await (await command())(rest);
+    if (command) return await (await command())(withoutDebug(rest));
     const { run } = await import("./commands/run.ts");
     return await run(args);
   } catch (error) {

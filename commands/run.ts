@@ -20,6 +20,7 @@ import { findExecutable } from "../core/path.ts";
 import { PROJECT_FILE, readProject } from "../core/project.ts";
 import { ENGINES, REPORTERS } from "../core/registry.ts";
 import type { SlotPlan } from "../core/slots.ts";
+import { VERSION } from "../core/version.ts";
 
 /** The options of the run command. */
 export const RUN_OPTIONS: readonly OptionSpec[] = [
@@ -333,6 +334,11 @@ export async function run(args: readonly string[]): Promise<number> {
   const { variables, flags, rest } = parseArgs(args, RUN_OPTIONS);
   if (flags.has("--help")) {
     console.log(runHelp());
+    return 0;
+  }
+  // Anywhere among the options, as `--help` is: `minionize -j 2 --version`.
+  if (flags.has("--version")) {
+    console.log(`minionize ${VERSION}`);
     return 0;
   }
   const env = { ...(await loadEnv()), ...variables };

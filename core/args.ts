@@ -90,6 +90,14 @@ export function parseArgs(
     } else if (inline !== undefined) {
       throw new ConfigError(spec.long, `option '${spec.long}' takes no value`);
     }
+    if (spec.value !== undefined && value.trim() === "") {
+      // An empty word would otherwise read as "unset" and fall back to the
+      // default without a word: `-j ''` is a mistake, not a request for 1.
+      throw new ConfigError(
+        spec.long,
+        `option '${name}' is given an empty value; give ${spec.value}, e.g. ${spec.long} ${spec.value}`,
+      );
+    }
     if (spec.variable && spec.repeatable) {
       const before = variables[spec.variable];
       variables[spec.variable] = before === undefined

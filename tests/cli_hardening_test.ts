@@ -70,3 +70,36 @@ Deno.test("numbers past their range are refused at start with one line", async (
   }
   assert(true);
 });
+
+Deno.test("an option given an empty value is refused, not read as its default", async () => {
+  for (const flags of [["-j", ""], ["--jobs="], ["--engine", " "]]) {
+    const result = await runCli([...flags, "echo"], {
+      env: FILE,
+      stdin: "x\n",
+    });
+    assertEquals([result.code, result.stdout], [2, ""], result.stderr);
+    assertMatch(
+      oneErrorLine(result.stderr),
+      /option '(-j|--jobs|--engine)' is given an empty value; give (N|NAME), e\.g\./,
+    );
+  }
+});
+
+Deno.test("--version works after other options, and every command takes --debug", async () => {
+  for (const args of [["-j", "2", "--version"], ["--debug", "--version"]]) {
+    const result = await runCli(args);
+    assertEquals([result.code, result.stderr], [0, ""]);
+    assertMatch(result.stdout, /^minionize \d+\.\d+\.\d+/);
+  }
+  const dir = await tempDir();
+  const status = await runCli(["status", "--debug", dir]);
+  assertEquals(status.code, 0, status.stderr);
+  const init = await runCli(["init", "--debug"], { cwd: dir });
+  assertEquals(init.code, 0, init.stderr);
+  // A program's own --version is still the program's.
+  const echoed = await runCli(["echo", "--version"], {
+    env: FILE,
+    stdin: "x\n",
+  });
+  assertEquals(echoed.stdout, "--version x\n");
+});
