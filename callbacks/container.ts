@@ -45,7 +45,7 @@ import { readChoice } from "../core/config.ts";
 import { ConfigError, TaskFailure } from "../core/errors.ts";
 import { type Denial, denial, PERMISSIONS_HINT } from "../core/denied.ts";
 import { findExecutable } from "../core/path.ts";
-import { appendJoblog, outputDir } from "../core/results.ts";
+import { appendJoblog, claimRunDir, createOutput } from "../core/results.ts";
 import { canonicalJson } from "../core/param.ts";
 import type { SlotPlan, SlotResources } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
@@ -401,10 +401,9 @@ export class ContainerCallback implements Callback {
     context.signal.throwIfAborted();
     const { program, args, env, name } = this.runCommand(param, context);
     const results = this.#resultsDir;
-    const dir = results === undefined ? undefined : await outputDir(param);
-    if (results !== undefined) {
-      await Deno.mkdir(`${results}/${dir}`, { recursive: true });
-    }
+    const dir = results === undefined
+      ? undefined
+      : await claimRunDir(results, param);
     const started = new Date();
     let child: Deno.ChildProcess;
     try {
@@ -450,10 +449,10 @@ export class ContainerCallback implements Callback {
 
     const copies = results === undefined ? [] : [
       child.stdout.pipeTo(
-        (await Deno.create(`${results}/${dir}/stdout`)).writable,
+        (await createOutput(`${results}/${dir}/stdout`)).writable,
       ),
       child.stderr.pipeTo(
-        (await Deno.create(`${results}/${dir}/stderr`)).writable,
+        (await createOutput(`${results}/${dir}/stderr`)).writable,
       ),
     ];
     let status: Deno.CommandStatus;

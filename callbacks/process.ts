@@ -17,7 +17,7 @@
 import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
 import { terminateTree, track, untrack } from "../core/children.ts";
 import { TaskFailure } from "../core/errors.ts";
-import { appendJoblog, outputDir } from "../core/results.ts";
+import { appendJoblog, claimRunDir, createOutput } from "../core/results.ts";
 import type { SlotPlan } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
 
@@ -139,10 +139,9 @@ export class ProcessCallback implements Callback {
     }
     const [[spawned, ...args], slotEnv] = this.#launch(argv, context.slot);
     const results = this.#resultsDir;
-    const dir = results === undefined ? undefined : await outputDir(param);
-    if (results !== undefined) {
-      await Deno.mkdir(`${results}/${dir}`, { recursive: true });
-    }
+    const dir = results === undefined
+      ? undefined
+      : await claimRunDir(results, param);
     const started = new Date();
 
     let child: Deno.ChildProcess;
@@ -177,10 +176,10 @@ export class ProcessCallback implements Callback {
 
     const copies = results === undefined ? [] : [
       child.stdout.pipeTo(
-        (await Deno.create(`${results}/${dir}/stdout`)).writable,
+        (await createOutput(`${results}/${dir}/stdout`)).writable,
       ),
       child.stderr.pipeTo(
-        (await Deno.create(`${results}/${dir}/stderr`)).writable,
+        (await createOutput(`${results}/${dir}/stderr`)).writable,
       ),
     ];
     let status: Deno.CommandStatus;

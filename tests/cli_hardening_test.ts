@@ -103,3 +103,49 @@ Deno.test("--version works after other options, and every command takes --debug"
   });
   assertEquals(echoed.stdout, "--version x\n");
 });
+
+Deno.test("--results gives params sharing a long prefix their own folders, and every run of a param its own", async () => {
+  const dir = await tempDir();
+  const prefix =
+    "--config experiments/very_long_configuration_name_for_run.yaml --seed";
+  const params = [`${prefix} 7885`, `${prefix} 111066`, `${prefix} 7885`];
+  const result = await runCli([
+    "--results",
+    "out",
+    "--retries",
+    "1",
+    "sh",
+    "-c",
+    'echo "$MINION_ATTEMPT $*"; [ "$MINION_ATTEMPT" = 2 ]',
+    "sh",
+  ], { env: FILE, cwd: dir, stdin: params.join("\n") + "\n" });
+  assertEquals(result.code, 0, result.stderr);
+  const rows = (await Deno.readTextFile(`${dir}/out/joblog.tsv`)).trim()
+    .split("\n").slice(1).map((line) => line.split("\t"));
+  // Three params, each run twice: six rows, six folders.
+  assertEquals(rows.length, 6);
+  const folders = rows.map((row) => row[8]!);
+  assertEquals(new Set(folders).size, 6, folders.join("\n"));
+  const outputs = await Promise.all(
+    folders.map((folder) => Deno.readTextFile(`${dir}/out/${folder}/stdout`)),
+  );
+  const words = (text: string) => text.trim().split(" ");
+  assertEquals(
+    outputs.map((text) => `${words(text)[0]} ${words(text).at(-1)}`).sort(),
+    [
+      "1 111066",
+      "1 7885",
+      "1 7885",
+      "2 111066",
+      "2 7885",
+      "2 7885",
+    ],
+  );
+  // The two different params differ in their 128-bit digests; later runs
+  // of one param add .2, .3, ...
+  for (const folder of folders) {
+    assertMatch(folder, /^--config_experiments_.*-[0-9a-f]{32}(\.[2-4])?$/);
+  }
+  const bases = new Set(folders.map((f) => f.replace(/\.\d$/, "")));
+  assertEquals(bases.size, 2);
+});
