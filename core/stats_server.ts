@@ -46,6 +46,9 @@ export function parseStatsAddress(text: string): StatsAddress {
   };
 }
 
+/** How long a page waits for the queue's count before leaving it out. */
+const REMAINING_WAIT_MS = 2_000;
+
 /** A running stats server. */
 export interface StatsServer {
   /** Its base URL, e.g. `http://127.0.0.1:9100`. */
@@ -71,10 +74,18 @@ export function serveStats(
   options: ServeStatsOptions = {},
 ): StatsServer {
   const remaining = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A queue slow to count must not hold the page, nor the minion's
+    // shutdown, which waits for requests in progress.
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), REMAINING_WAIT_MS);
+    });
     try {
-      return await options.remaining?.();
+      return await Promise.race([options.remaining?.(), late]);
     } catch {
       return undefined; // a queue that cannot count now does not fail the page
+    } finally {
+      clearTimeout(timer);
     }
   };
   let server: Deno.HttpServer<Deno.NetAddr>;

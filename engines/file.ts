@@ -67,16 +67,21 @@ async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
  * The params a regular `FILE_PATH` holds (its non-blank lines), or
  * `undefined` for standard input, pipes and other streams, which can be read
  * only once.
+ *
+ * A named pipe is never opened here: opening it would block until a writer
+ * comes, and reading it would take lines from the minion that owns it.
  */
 async function countParams(env: Env): Promise<number | undefined> {
   const path = env.FILE_PATH?.trim() || "-";
   if (path === "-") return undefined;
   let file: Deno.FsFile;
   try {
+    if (!(await Deno.stat(path)).isFile) return undefined;
     file = await Deno.open(path, { read: true });
   } catch {
     return undefined; // opening it for the run says what is wrong
   }
+  // It may have been replaced between the two looks.
   if (!(await file.stat()).isFile) {
     file.close();
     return undefined;

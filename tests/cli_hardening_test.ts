@@ -149,3 +149,62 @@ Deno.test("--results gives params sharing a long prefix their own folders, and e
   const bases = new Set(folders.map((f) => f.replace(/\.\d$/, "")));
   assertEquals(bases.size, 2);
 });
+
+Deno.test("a named pipe as FILE_PATH is never reopened by the stats page, which answers at once", async () => {
+  const dir = await tempDir();
+  const fifo = `${dir}/params.fifo`;
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert(made.success);
+  const child = cliCommand(
+    ["--stats", "0", "sh", "-c", "sleep 1; echo $0"],
+    { env: { ...FILE, FILE_PATH: fifo }, cwd: dir },
+  ).spawn();
+  try {
+    // Opening a FIFO for writing waits for its reader, the minion. Once the
+    // writer has gone, whoever opens the FIFO again waits for the next one.
+    const writer = await Deno.open(fifo, { write: true });
+    await writer.write(new TextEncoder().encode("a\nb\n"));
+    writer.close();
+    // The minion says where its stats are on its first line of stderr.
+    const reader = child.stderr.getReader();
+    let said = "";
+    while (!/\/metrics\n/.test(said)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    const url = /(http:\/\/\S+)\/stats/.exec(said)?.[1];
+    assert(url, said);
+    const page = await fetch(`${url}/metrics`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    assertEquals(page.status, 200);
+    assertMatch(await page.text(), /minionize_/);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.output();
+    throw error;
+  }
+  const output = await child.output();
+  assertEquals(
+    [output.code, new TextDecoder().decode(output.stdout)],
+    [0, "a\nb\n"],
+  );
+});
+
+Deno.test("top counts a file queue without opening a named pipe", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(`${dir}/minion-report`);
+  const made = await new Deno.Command("mkfifo", { args: [`${dir}/q.fifo`] })
+    .output();
+  assert(made.success);
+  const child = cliCommand(["top", "--once"], {
+    env: { ...FILE, FILE_PATH: `${dir}/q.fifo` },
+    cwd: dir,
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+});

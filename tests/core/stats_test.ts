@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { cliCommand, eventually, tempDir } from "../_cli.ts";
 import { freePort } from "../services/harness.ts";
 import { MinionStats } from "../../core/stats.ts";
-import { parseStatsAddress } from "../../core/stats_server.ts";
+import { parseStatsAddress, serveStats } from "../../core/stats_server.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { assertThrows } from "../_assert.ts";
 
@@ -267,4 +267,18 @@ Deno.test("a minion's /stats names the batch job it runs in", () => {
     concurrency: 1,
   });
   assertEquals(stats.snapshot().job, "oar 57");
+});
+
+Deno.test("a queue that never answers its count leaves it out of the page, and the server still closes", async () => {
+  const stats = new MinionStats({ minion: "m", host: "h", pid: 1 });
+  const server = serveStats(stats, { hostname: "127.0.0.1", port: 0 }, {
+    remaining: () => new Promise<number>(() => {}),
+  });
+  const page = await fetch(`${server.url}/metrics`, {
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await page.text();
+  assertEquals(page.status, 200);
+  assert(!text.includes("minionize_queue_remaining"), text);
+  await server.close();
 });
