@@ -104,6 +104,57 @@ function phaseStats(values: number[]): PhaseStats {
   };
 }
 
+const OUTCOMES = new Set(["done", "failed", "retried", "requeued"]);
+
+const EVENT_TYPES = new Set([
+  "minion.started",
+  "minion.heartbeat",
+  "param.started",
+  "param.finished",
+  "minion.stopped",
+]);
+
+/**
+ * `value` as a minion event when it has the fields readers use, else
+ * `undefined`: a report directory may hold other JSON lines (another tool's,
+ * a hand-edited file), which must not crash `status` or `top`.
+ */
+export function asEvent(value: unknown): MinionEvent | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return undefined;
+  }
+  const event = value as Record<string, unknown>;
+  const isNumber = (field: unknown) =>
+    typeof field === "number" && Number.isFinite(field);
+  if (
+    typeof event.type !== "string" || !EVENT_TYPES.has(event.type) ||
+    typeof event.minion !== "string" || event.minion === "" ||
+    typeof event.host !== "string" || !isNumber(event.pid) ||
+    typeof event.time !== "string" || Number.isNaN(Date.parse(event.time))
+  ) {
+    return undefined;
+  }
+  if (event.type === "param.started" && !isNumber(event.seq)) return undefined;
+  if (event.type === "param.finished") {
+    const timings = event.timings as Record<string, unknown> | null;
+    if (
+      !isNumber(event.seq) || typeof event.outcome !== "string" ||
+      !OUTCOMES.has(event.outcome) || timings === null ||
+      typeof timings !== "object" ||
+      !PHASES.every((phase) => isNumber(timings[phase])) ||
+      !["undefined", "string"].includes(typeof event.error) ||
+      !["undefined", "string"].includes(typeof event.signal) ||
+      (event.exitCode !== undefined && !isNumber(event.exitCode))
+    ) {
+      return undefined;
+    }
+  }
+  if (event.type === "minion.stopped" && typeof event.reason !== "string") {
+    return undefined;
+  }
+  return event as unknown as MinionEvent;
+}
+
 /** One minion's status, built up one event at a time. */
 class _Minion {
   #status: MinionStatus | undefined;
@@ -115,24 +166,36 @@ class _Minion {
   /** Whether the file is the original Python minionize's. */
   constructor(readonly original = false) {}
 
-  /** Takes one line of its report file; a torn line is skipped. */
+  /**
+   * Takes one line of its report file; a torn line, or any line that is not
+   * a minion event, is skipped.
+   */
   add(
     line: string,
     phases?: Record<string, number[]>,
     onEvent?: (event: MinionEvent) => void,
   ): void {
     if (this.original) {
-      for (const event of originalEvents(line)) {
-        this.#take(event, phases, onEvent);
+      let events: MinionEvent[];
+      try {
+        events = originalEvents(line);
+      } catch {
+        return; // a line of the original's shape with values it never wrote
+      }
+      for (const event of events) {
+        const checked = asEvent(event);
+        if (checked !== undefined) this.#take(checked, phases, onEvent);
       }
       return;
     }
-    let event: MinionEvent;
+    let parsed: unknown;
     try {
-      event = JSON.parse(line) as MinionEvent;
+      parsed = JSON.parse(line);
     } catch {
       return; // a line cut short by a killed minion
     }
+    const event = asEvent(parsed);
+    if (event === undefined) return; // someone else's JSON in the directory
     this.#take(event, phases, onEvent);
   }
 

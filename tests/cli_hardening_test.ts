@@ -208,3 +208,61 @@ Deno.test("top counts a file queue without opening a named pipe", async () => {
   clearTimeout(timer);
   assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
 });
+
+Deno.test("status and top skip JSON lines of a report directory that are not minion events", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(`${dir}/reports`);
+  const time = new Date().toISOString();
+  const base = { time, minion: "m1", host: "h", pid: 7 };
+  const lines = [
+    "42",
+    "null",
+    '"text"',
+    "[]",
+    '{"a":1}',
+    JSON.stringify({ type: "param.finished", ...base, seq: 1 }),
+    JSON.stringify({ type: "param.started", ...base, seq: "x" }),
+    JSON.stringify({ type: "minion.stopped", time, minion: 3 }),
+    JSON.stringify({ type: "param.finished", ...base, time: "never" }),
+    JSON.stringify({
+      type: "param.finished",
+      ...base,
+      seq: 1,
+      outcome: "exploded",
+      timings: { next: 0, setup: 0, process: 1, teardown: 0 },
+    }),
+    JSON.stringify({
+      type: "param.finished",
+      ...base,
+      seq: 1,
+      outcome: "failed",
+      error: 5,
+      timings: { next: 0, setup: 0, process: 1, teardown: 0 },
+    }),
+    JSON.stringify({ type: "param.started", ...base, seq: 2, param: "p" }),
+    JSON.stringify({
+      type: "param.finished",
+      ...base,
+      seq: 2,
+      param: "p",
+      attempt: 1,
+      outcome: "done",
+      timings: { next: 0, setup: 0, process: 5, teardown: 0 },
+    }),
+  ];
+  await Deno.writeTextFile(`${dir}/reports/m1.jsonl`, lines.join("\n") + "\n");
+  await Deno.writeTextFile(`${dir}/reports/other.jsonl`, "[1,2]\n{}\n");
+  const status = await runCli(["status", "--json", "reports"], { cwd: dir });
+  assertEquals(status.code, 0, status.stderr);
+  const report = JSON.parse(status.stdout);
+  assertEquals(report.minions.length, 1);
+  assertEquals([report.totals.done, report.totals.failed], [1, 0]);
+  const table = await runCli(["status", "reports"], { cwd: dir });
+  assertEquals(table.code, 0, table.stderr);
+  const top = await runCli(["top", "--once", "reports"], {
+    cwd: dir,
+    env: { MINION_ENGINE: "file", FILE_PATH: "none" },
+  });
+  assertEquals(top.code, 0, top.stderr);
+  assertMatch(top.stdout, /m1/);
+});
