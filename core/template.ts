@@ -13,6 +13,7 @@
 import { quote, split } from "npm:shlex@3.0.0";
 import type { JsonValue } from "./contracts.ts";
 import { paramText } from "./param.ts";
+import { shellScript } from "./shell_template.ts";
 
 // `{}`, `{name}`, `{0}` and `{%}` (the slot, as in GNU parallel); anything
 // else in braces is left alone, so that arguments such as `{a,b}` or JSON
@@ -88,7 +89,9 @@ function lookup(
  * With placeholders (`{}`, `{name}`, `{0}`, and `{%}` for the slot), each is
  * replaced in place and nothing is appended, as GNU parallel does; without,
  * the param's words are appended. With `shell`, the template is one `sh -c`
- * script and every substituted value is quoted for the shell.
+ * script whose placeholders refer to positional parameters (`"${1}"`, ...;
+ * `"$@"` for appended words), and the values follow it as arguments: the
+ * shell never parses a value.
  *
  * @param template the user's command and arguments
  * @param param the param to run
@@ -109,10 +112,23 @@ export function buildArgv(
       (_m, key?: string) => wrap(lookup(param, key, slot)),
     );
   if (shell) {
-    const script = hasPlaceholder(template)
-      ? template.map((arg) => fill(arg, quote)).join(" ")
-      : [...template, ...paramWords(param).map(quote)].join(" ");
-    return ["sh", "-c", script];
+    // The values go to sh as positional parameters, never into the script
+    // text, so no quote of the user's can be closed by a value.
+    if (!hasPlaceholder(template)) {
+      return [
+        "sh",
+        "-c",
+        `${template.join(" ")} "$@"`,
+        "sh",
+        ...paramWords(param),
+      ];
+    }
+    const { script, values } = shellScript(
+      template.join(" "),
+      PLACEHOLDER,
+      (match) => lookup(param, match[1], slot),
+    );
+    return ["sh", "-c", script, "sh", ...values];
   }
   if (hasPlaceholder(template)) {
     return template.map((arg) => fill(arg, (value) => value));

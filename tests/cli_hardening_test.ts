@@ -266,3 +266,35 @@ Deno.test("status and top skip JSON lines of a report directory that are not min
   assertEquals(top.code, 0, top.stderr);
   assertMatch(top.stdout, /m1/);
 });
+
+Deno.test("--shell never runs a param, whatever quotes surround its placeholder", async () => {
+  const dir = await tempDir();
+  const params = [
+    "'; touch pwned1; '",
+    '"; touch pwned2; "',
+    "$(touch pwned3)",
+    "`touch pwned4`",
+    "x'\"$(touch pwned5)\"'",
+  ];
+  const templates = [
+    "echo {}",
+    "echo '{}'",
+    'echo "{}"',
+    'echo "$(echo {})"',
+    "echo `echo {}`",
+    "echo '<'{}'>' | cat",
+  ];
+  for (const template of templates) {
+    const result = await runCli(["--shell", template], {
+      env: FILE,
+      cwd: dir,
+      stdin: params.join("\n") + "\n",
+    });
+    assertEquals(result.code, 0, `${template}: ${result.stderr}`);
+    const expected = template.includes("<")
+      ? params.map((p) => `<${p}>`)
+      : params;
+    assertEquals(result.stdout.trimEnd().split("\n"), expected, template);
+  }
+  assertEquals([...Deno.readDirSync(dir)], [], "no file may be created");
+});

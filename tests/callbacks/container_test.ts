@@ -119,7 +119,7 @@ Deno.test("container callback appends the param to the image's command when give
   const callback = new ContainerCallback("img", []);
   assertEquals(callback.toArgs("--size 3"), ["--size", "3"]);
   const shell = new ContainerCallback("img", ["echo {}"], { shell: true });
-  assertEquals(shell.toArgs("a b"), ["sh", "-c", "echo 'a b'"]);
+  assertEquals(shell.toArgs("a b"), ["sh", "-c", 'echo "${1}"', "sh", "a b"]);
 });
 
 Deno.test("container names are sanitised and differ by param and attempt", () => {

@@ -85,15 +85,30 @@ Deno.test("an unclosed quote in a string param is a clear TypeError", () => {
   assertThrows(() => paramWords(`--x "open`), TypeError, /close the quote/);
 });
 
-Deno.test("--shell quotes every substituted value", () => {
-  const [sh, c, script] = buildArgv(
-    ["echo", "{}", "|", "wc", "-c"],
-    "$(touch pwned)",
-    true,
+Deno.test("--shell passes values to sh as positional parameters, never in the script", () => {
+  assertEquals(
+    buildArgv(["echo", "{}", "|", "wc", "-c"], "$(touch pwned)", true),
+    ["sh", "-c", 'echo "${1}" | wc -c', "sh", "$(touch pwned)"],
   );
-  assertEquals([sh, c], ["sh", "-c"]);
-  assertEquals(script, "echo '$(touch pwned)' | wc -c");
-  assertEquals(buildArgv(["echo"], "a 'b c'", true)[2], "echo a 'b c'");
+  assertEquals(
+    buildArgv(["echo"], "a 'b c'", true),
+    ["sh", "-c", 'echo "$@"', "sh", "a", "b c"],
+  );
+});
+
+Deno.test("--shell writes each reference to suit the quotes around its placeholder", () => {
+  const script = (template: string) =>
+    buildArgv([template], { a: "x", b: "y" }, true)[2];
+  assertEquals(script("echo '{a}' \"{b}\""), `echo ''"\${1}"'' "\${2}"`);
+  assertEquals(script('echo "$(echo {a})"'), 'echo "$(echo "${1}")"');
+  assertEquals(script("echo `echo {a}`"), 'echo `echo "${1}"`');
+  assertEquals(script("echo $(( {a} + 1 ))"), "echo $(( ${1} + 1 ))");
+  assertEquals(script("echo ${X:-{a}}"), 'echo ${X:-"${1}"}');
+  assertEquals(script("echo \\'{a}"), `echo \\'"\${1}"`);
+  assertEquals(
+    script("echo {a} # it's\necho {b}"),
+    'echo "${1}" # it\'s\necho "${2}"',
+  );
 });
 
 Deno.test("formatArgv quotes only what needs it", () => {
