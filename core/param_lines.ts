@@ -7,7 +7,7 @@
 
 import type { JsonValue, LineFormat } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
-import { readLines } from "./lines.ts";
+import { byteLines, type ReadBytes } from "./byte_lines.ts";
 import { preview } from "./param.ts";
 
 /** What to say when a line is not JSON under the `json` format. */
@@ -41,12 +41,32 @@ export async function openParamSource(
   }
 }
 
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+/** `stream` as a function that fills buffers. */
+function streamReader(stream: ReadableStream<Uint8Array>): ReadBytes {
+  const reader = stream.getReader();
+  let left: Uint8Array | undefined;
+  return async (buffer) => {
+    if (left === undefined) {
+      const { value, done } = await reader.read();
+      if (done) return null;
+      left = value;
+    }
+    const count = Math.min(buffer.length, left.length);
+    buffer.set(left.subarray(0, count));
+    left = count < left.length ? left.subarray(count) : undefined;
+    return count;
+  };
+}
+
 /**
  * The params of `stream`, one per non-blank line: `lines` keeps each line as
  * text, `json` parses each (a line that is not JSON is an error), `auto`
  * parses what reads as JSON and keeps the rest as text.
  *
- * @throws {ConfigError} on a line that is not JSON under `json`
+ * @throws {ConfigError} on a line that is not UTF-8 text, or not JSON under
+ *   `json`
  */
 export async function readParamLines(
   stream: ReadableStream<Uint8Array>,
@@ -56,8 +76,24 @@ export async function readParamLines(
 ): Promise<JsonValue[]> {
   const params: JsonValue[] = [];
   let number = 0;
-  for await (const line of readLines(stream)) {
+  const lines = byteLines(streamReader(stream), {
+    size: 65_536,
+    mode: "chunked",
+  });
+  const where = source === "-" ? "standard input" : `'${source}'`;
+  for (let bytes = await lines.next(); bytes; bytes = await lines.next()) {
     number++;
+    let line: string;
+    try {
+      line = strict.decode(bytes);
+    } catch {
+      throw new ConfigError(
+        notJson.variable,
+        `${notJson.prefix}line ${number} of ${where} is not valid UTF-8 text: ${
+          preview(new TextDecoder().decode(bytes))
+        }; convert it to UTF-8 (e.g. with iconv)`,
+      );
+    }
     if (line.trim() === "") continue;
     if (format === "lines") {
       params.push(line);
@@ -70,7 +106,6 @@ export async function readParamLines(
         params.push(line);
         continue;
       }
-      const where = source === "-" ? "standard input" : `'${source}'`;
       throw new ConfigError(
         notJson.variable,
         `${notJson.prefix}line ${number} of ${where} is not JSON (${

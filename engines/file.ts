@@ -26,6 +26,7 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { type ByteLines, openLineSource } from "../core/byte_lines.ts";
 import { explain } from "../core/denied.ts";
 import { readLines } from "../core/lines.ts";
 import {
@@ -38,17 +39,17 @@ import {
 
 const settled = () => Promise.resolve();
 
-async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
+/**
+ * Opens the lines of `FILE_PATH` (or standard input). Under
+ * `MINION_MAX_PARAMS`, a shared source (standard input, a named pipe) is
+ * read no further than the last line taken, so the next reader of the pipe
+ * or file gets the rest.
+ */
+async function openSource(env: Env): Promise<ByteLines> {
   const path = env.FILE_PATH?.trim() || "-";
-  if (path === "-") return Deno.stdin.readable;
+  const exact = (env.MINION_MAX_PARAMS?.trim() ?? "") !== "";
   try {
-    const file = await Deno.open(path, { read: true });
-    // Pipes and process substitutions (`<(cmd)`) are fine; a directory is not.
-    if ((await file.stat()).isDirectory) {
-      file.close();
-      throw new Error("it is a directory");
-    }
-    return file.readable;
+    return await openLineSource(path, { exact });
   } catch (error) {
     throw new ConfigError(
       "FILE_PATH",
@@ -60,6 +61,24 @@ async function openSource(env: Env): Promise<ReadableStream<Uint8Array>> {
       }`,
       { cause: error },
     );
+  }
+}
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder();
+
+/** A line's text, or why it is not text: invalid UTF-8 is never guessed at. */
+function lineText(
+  bytes: Uint8Array,
+): { text: string; error?: undefined } | { text: string; error: string } {
+  try {
+    return { text: strict.decode(bytes) };
+  } catch {
+    const text = lenient.decode(bytes);
+    return {
+      text,
+      error: `not valid UTF-8 text (shown with U+FFFD): ${preview(text)}`,
+    };
   }
 }
 
@@ -96,15 +115,17 @@ async function countParams(env: Env): Promise<number | undefined> {
 /** Opens the lines of `FILE_PATH` (or standard input) as a queue. */
 async function open(options: EngineOptions): Promise<Engine> {
   const decoder = readChoice(options.env, "FILE_DECODER", DECODERS, "identity");
-  const lines = readLines(await openSource(options.env));
+  const lines = await openSource(options.env);
   let number = 0;
   let taken = 0;
   let total: Promise<number | undefined> | undefined;
   // A read that an abort left waiting is kept for the next call, so no line
   // is dropped when `next` gives up early.
-  let pending: Promise<IteratorResult<string>> | undefined;
+  let pending: Promise<Uint8Array | undefined> | undefined;
 
-  const nextLine = async (signal: AbortSignal): Promise<string | undefined> => {
+  const nextLine = async (
+    signal: AbortSignal,
+  ): Promise<ReturnType<typeof lineText> | undefined> => {
     while (true) {
       if (signal.aborted) return undefined;
       pending ??= lines.next();
@@ -117,11 +138,12 @@ async function open(options: EngineOptions): Promise<Engine> {
       signal.removeEventListener("abort", onAbort);
       if (result === "aborted") return undefined;
       pending = undefined;
-      if (result.done) return undefined;
+      if (result === undefined) return undefined;
       number++;
-      if (result.value.trim() !== "") {
+      const line = lineText(result);
+      if (line.text.trim() !== "") {
         taken++;
-        return result.value;
+        return line;
       }
     }
   };
@@ -132,7 +154,9 @@ async function open(options: EngineOptions): Promise<Engine> {
     async next(signal): Promise<Delivery | undefined> {
       const line = await nextLine(signal);
       if (line === undefined) return undefined;
-      const decoded = decode(line, decoder);
+      const decoded = line.error === undefined
+        ? decode(line.text, decoder)
+        : { ok: false as const, param: line.text, error: line.error };
       return {
         param: decoded.param,
         attempt: 1,
@@ -153,10 +177,11 @@ async function open(options: EngineOptions): Promise<Engine> {
       const count = await total;
       return count === undefined ? undefined : Math.max(0, count - taken);
     },
-    async close() {
+    close() {
       // A read still waiting on standard input cannot be cut short; the
       // process exits without it.
-      if (!pending) await lines.return(undefined);
+      if (!pending) lines.close();
+      return Promise.resolve();
     },
   };
 }

@@ -3,7 +3,7 @@
  * 13): each fails on the code before its fix.
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { cliCommand, runCli, tempDir } from "./_cli.ts";
+import { CLI, cliCommand, runCli, tempDir } from "./_cli.ts";
 
 const FILE = { MINION_ENGINE: "file" };
 
@@ -297,4 +297,74 @@ Deno.test("--shell never runs a param, whatever quotes surround its placeholder"
     assertEquals(result.stdout.trimEnd().split("\n"), expected, template);
   }
   assertEquals([...Deno.readDirSync(dir)], [], "no file may be created");
+});
+
+async function sh(script: string, dir: string): Promise<string> {
+  const { stdout, stderr, success } = await new Deno.Command("sh", {
+    args: ["-c", script],
+    cwd: dir,
+    env: { NO_COLOR: "1", MINION_ENGINE: "file" },
+  }).output();
+  assert(success, new TextDecoder().decode(stderr));
+  return new TextDecoder().decode(stdout);
+}
+
+Deno.test("--max-params N on standard input leaves the lines after the N-th to the next reader", async () => {
+  const dir = await tempDir();
+  const minion = `'${Deno.execPath()}' run -A --quiet '${CLI}'`;
+  const lines = Array.from({ length: 2000 }, (_, i) => `p${i}`);
+  await Deno.writeTextFile(`${dir}/params`, lines.join("\n") + "\n");
+  const expected = lines.map((l, i) => i < 3 ? `ran ${l}` : l).join("\n");
+  // A pipe: read no further than the third line.
+  const piped = await sh(
+    `cat params | { ${minion} --max-params 3 echo ran; cat; }`,
+    dir,
+  );
+  assertEquals(piped.trimEnd(), expected);
+  // A file: the shared offset is left just after the third line.
+  const redirected = await sh(
+    `{ ${minion} --max-params 3 echo ran; cat; } < params`,
+    dir,
+  );
+  assertEquals(redirected.trimEnd(), expected);
+  // Two minions one after the other share the input without a gap.
+  const shared = await sh(
+    `{ ${minion} --max-params 2 echo 1; ${minion} --max-params 2 echo 2; head -n 1; } < params`,
+    dir,
+  );
+  assertEquals(shared, "1 p0\n1 p1\n2 p2\n2 p3\np4\n");
+});
+
+Deno.test("a line that is not UTF-8 fails as malformed instead of running with U+FFFD", async () => {
+  const dir = await tempDir();
+  await Deno.writeFile(
+    `${dir}/params`,
+    new Uint8Array([0x61, 0x0a, 0x62, 0xff, 0xfe, 0x0a, 0x63, 0x0a]),
+  );
+  const result = await runCli(["--reporter", "stdout", "echo", "ran"], {
+    env: { ...FILE, FILE_PATH: "params" },
+    cwd: dir,
+  });
+  assertEquals(result.code, 1, result.stderr);
+  const ran = result.stdout.split("\n").filter((l) => l.startsWith("ran "));
+  assertEquals(ran, ["ran a", "ran c"]);
+  assertMatch(result.stdout, /line 2: not valid UTF-8 text/);
+});
+
+Deno.test("publish refuses a line that is not UTF-8 and publishes nothing", async () => {
+  const dir = await tempDir();
+  await Deno.writeFile(
+    `${dir}/params`,
+    new Uint8Array([0x61, 0x0a, 0x62, 0xc3, 0x28, 0x0a]),
+  );
+  const result = await runCli(["publish", "params"], {
+    env: { ...FILE, FILE_PATH: "queue" },
+    cwd: dir,
+  });
+  assertEquals(result.code, 2, result.stderr);
+  assertMatch(
+    oneErrorLine(result.stderr),
+    /line 2 of 'params' is not valid UTF-8 text: .*; convert it to UTF-8/,
+  );
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["params"]);
 });
