@@ -28,6 +28,7 @@ import { walltimeDeadline } from "./walltime.ts";
 import { schedulerJob } from "./scheduler_job.ts";
 import { MinionStats } from "./stats.ts";
 import { serveStats, type StatsServer } from "./stats_server.ts";
+import { startWatchdog } from "./watchdog.ts";
 
 /** How {@linkcode launch} runs. */
 export interface LaunchOptions {
@@ -119,6 +120,12 @@ export async function launch(
       );
     }
     if (stats && bar) progress = await ProgressBar.start(stats, engine);
+    // A minion killed at once (kill -9) would leave its programs running:
+    // a watchdog stops them (core/watchdog.ts).
+    const watchdog = !settings.dryRun &&
+        ["process", "container"].includes(options.callbackName ?? "")
+      ? startWatchdog(minionId, settings.graceMs)
+      : undefined;
     const stop = new AbortController();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     const onSignal = (name: Deno.Signal) => () => {
@@ -215,6 +222,7 @@ export async function launch(
           Deno.removeSignalListener(name, listener);
         }
       }
+      await watchdog?.release();
       await progress?.stop();
       await engine.close();
     }

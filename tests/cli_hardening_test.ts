@@ -368,3 +368,65 @@ Deno.test("publish refuses a line that is not UTF-8 and publishes nothing", asyn
   );
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["params"]);
 });
+
+/** Pids of the processes whose environment holds `MINION_ID=id`. */
+function carrying(id: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const env = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
+      if (env.split("\0").includes(`MINION_ID=${id}`)) {
+        pids.push(Number(entry.name));
+      }
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
+
+Deno.test({
+  name:
+    "a minion killed with -9 leaves no program running: its watchdog stops them",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await tempDir();
+    const child = cliCommand([
+      "--grace",
+      "1",
+      "sh",
+      "-c",
+      // A program, a background process it started, and a program that
+      // ignores SIGTERM, all running long.
+      'echo "$MINION_ID" > id; sleep 300 & trap "" TERM; sleep 301; wait',
+    ], { env: FILE, cwd: dir, stdin: "" }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("x\n"));
+    await writer.close();
+    let id = "";
+    for (let i = 0; i < 300 && id === ""; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      id = (await Deno.readTextFile(`${dir}/id`).catch(() => "")).trim();
+    }
+    assert(id !== "", "the program never started");
+    // sh, and both sleeps.
+    for (let i = 0; i < 100 && carrying(id).length < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assertEquals(carrying(id).length, 3);
+    child.kill("SIGKILL");
+    // Not its output: orphans would hold its pipes open.
+    await child.status;
+    await child.stdout.cancel();
+    await child.stderr.cancel();
+    try {
+      for (let i = 0; i < 200 && carrying(id).length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assertEquals(carrying(id), [], "orphans left running");
+    } finally {
+      for (const pid of carrying(id)) Deno.kill(pid, "SIGKILL");
+    }
+  },
+});
