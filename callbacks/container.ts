@@ -49,6 +49,8 @@ import { appendJoblog, claimRunDir, createOutput } from "../core/results.ts";
 import { canonicalJson } from "../core/param.ts";
 import type { SlotPlan, SlotResources } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
+import { handOffParam, isBigParam } from "../core/param_env.ts";
+import { spawnFailureReason } from "../core/spawn_error.ts";
 
 /** The container runtimes a {@linkcode ContainerCallback} can drive. */
 export const CONTAINER_RUNTIMES = [
@@ -115,6 +117,9 @@ export interface ContainerCommand {
 export type ContainerTask =
   & Pick<TaskContext, "minionId" | "attempt" | "seq">
   & Partial<Pick<TaskContext, "slot">>;
+
+/** Where a param over 64 KiB is mounted in a container, named by `MINION_PARAM_FILE`. */
+export const CONTAINER_PARAM_FILE = "/tmp/minion-param.json";
 
 /** The label every container started by a minion carries, set to the minion's id. */
 export const MINION_LABEL = "minionize.minion";
@@ -254,13 +259,25 @@ export class ContainerCallback implements Callback {
   }
 
   /**
-   * The runtime invocation that runs `param`.
+   * The runtime invocation that runs `param`. A param over 64 KiB is not
+   * put in `MINION_PARAM` (the runtime could not even start): the file
+   * `paramFile` holding it is mounted read-only at
+   * {@linkcode CONTAINER_PARAM_FILE}, named by `MINION_PARAM_FILE`.
    *
+   * @param param the param to run
+   * @param task the minion, attempt and sequence number it runs under
+   * @param paramFile the file holding a big param (`core/param_env.ts`)
    * @throws {TypeError} when a placeholder names a field the param lacks
    */
-  runCommand(param: JsonValue, task: ContainerTask): ContainerCommand {
+  runCommand(
+    param: JsonValue,
+    task: ContainerTask,
+    paramFile?: string,
+  ): ContainerCommand {
     const variables: [string, string][] = [
-      ["MINION_PARAM", JSON.stringify(param)],
+      paramFile === undefined
+        ? ["MINION_PARAM", JSON.stringify(param)]
+        : ["MINION_PARAM_FILE", CONTAINER_PARAM_FILE],
       ["MINION_ID", task.minionId],
       ["MINION_ATTEMPT", String(task.attempt)],
     ];
@@ -271,6 +288,12 @@ export class ContainerCallback implements Callback {
       ? undefined
       : this.#slots?.slot(task.slot);
     const own = resources ? this.#resourceOptions(resources) : [];
+    const mount = paramFile === undefined ? [] : [
+      this.runtime === "apptainer" || this.runtime === "singularity"
+        ? "--bind"
+        : "-v",
+      `${paramFile}:${CONTAINER_PARAM_FILE}:ro`,
+    ];
     const inside = this.toArgs(param, task.slot);
     if (this.runtime === "apptainer" || this.runtime === "singularity") {
       // Apptainer shows the container every GPU: the node's numbering holds.
@@ -298,6 +321,7 @@ export class ContainerCallback implements Callback {
           subcommand,
           "--cleanenv",
           ...own,
+          ...mount,
           ...this.#runOptions,
           this.image,
           ...inside,
@@ -321,6 +345,7 @@ export class ContainerCallback implements Callback {
         `${MINION_LABEL}=${task.minionId}`,
         ...variables.flatMap(([key, value]) => ["-e", `${key}=${value}`]),
         ...own,
+        ...mount,
         ...this.#runOptions,
         this.image,
         ...inside,
@@ -337,7 +362,7 @@ export class ContainerCallback implements Callback {
       seq: 0,
       attempt: 1,
       ...(slot === undefined ? {} : { slot }),
-    });
+    }, isBigParam(param) ? "PARAM_FILE" : undefined);
     const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
     return formatArgv([...assignments, program, ...args]);
   }
@@ -399,7 +424,24 @@ export class ContainerCallback implements Callback {
    */
   async process(param: JsonValue, context: TaskContext): Promise<void> {
     context.signal.throwIfAborted();
-    const { program, args, env, name } = this.runCommand(param, context);
+    const handoff = await handOffParam(param);
+    try {
+      await this.#run(param, context, handoff.file);
+    } finally {
+      await handoff.dispose();
+    }
+  }
+
+  async #run(
+    param: JsonValue,
+    context: TaskContext,
+    paramFile: string | undefined,
+  ): Promise<void> {
+    const { program, args, env, name } = this.runCommand(
+      param,
+      context,
+      paramFile,
+    );
     const results = this.#resultsDir;
     const dir = results === undefined
       ? undefined
@@ -417,7 +459,11 @@ export class ContainerCallback implements Callback {
     } catch (error) {
       const why = error instanceof Deno.errors.NotFound
         ? "no such program; install the runtime or set MINION_CONTAINER_RUNTIME"
-        : (error as Error).message;
+        : await spawnFailureReason(
+          [program, ...args],
+          error,
+          () => ({ ...Deno.env.toObject(), ...env }),
+        );
       throw new TaskFailure(`Cannot run '${program}': ${why}`, {
         cause: error,
       });

@@ -4,12 +4,13 @@
  * every process it started (see `core/children.ts`).
  *
  * The program contract: argv as built by `core/template.ts`; standard input
- * is empty; `MINION_PARAM` (JSON), `MINION_ID`, `MINION_ATTEMPT` and
- * `MINION_SLOT` are in its environment, with its slot's GPU and thread
- * variables when resources are split (`core/slots.ts`), and it runs under
- * `taskset` on its slot's CPUs when those are; exit 0 is success; standard
- * output and error pass through to the minion's, or go to files with a
- * results directory.
+ * is empty; `MINION_PARAM` (JSON; over 64 KiB, `MINION_PARAM_FILE` names a
+ * file holding it instead, see `core/param_env.ts`), `MINION_ID`,
+ * `MINION_ATTEMPT` and `MINION_SLOT` are in its environment, with its slot's
+ * GPU and thread variables when resources are split (`core/slots.ts`), and
+ * it runs under `taskset` on its slot's CPUs when those are; exit 0 is
+ * success; standard output and error pass through to the minion's, or go to
+ * files with a results directory.
  *
  * @module
  */
@@ -20,6 +21,12 @@ import { TaskFailure } from "../core/errors.ts";
 import { appendJoblog, claimRunDir, createOutput } from "../core/results.ts";
 import type { SlotPlan } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
+import {
+  handOffParam,
+  type ParamHandoff,
+  programEnv,
+} from "../core/param_env.ts";
+import { spawnFailureReason } from "../core/spawn_error.ts";
 
 /** How a {@linkcode ProcessCallback} runs programs. */
 export interface ProcessCallbackOptions {
@@ -124,6 +131,71 @@ export class ProcessCallback implements Callback {
     return formatArgv([...assignments, ...argv]);
   }
 
+  // Starts the program, stops it when the task is aborted, and resolves to
+  // how it ended.
+  async #spawn(
+    argv: readonly string[],
+    program: string,
+    slotEnv: Record<string, string>,
+    handoff: ParamHandoff,
+    context: TaskContext,
+    results: string | undefined,
+    dir: string | undefined,
+  ): Promise<Deno.CommandStatus> {
+    const [spawned, ...args] = argv as [string, ...string[]];
+    const variables = {
+      MINION_ID: context.minionId,
+      MINION_ATTEMPT: String(context.attempt),
+      ...slotEnv,
+    };
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(spawned, {
+        args,
+        ...programEnv(handoff, variables),
+        // The minion's own standard input may be the queue itself.
+        stdin: "null",
+        stdout: results === undefined ? "inherit" : "piped",
+        stderr: results === undefined ? "inherit" : "piped",
+      }).spawn();
+    } catch (error) {
+      // Under taskset, what failed to start is still the user's program.
+      const why = await spawnFailureReason(
+        spawned === program ? argv : argv.slice(argv.indexOf(program)),
+        error,
+        () => ({
+          ...Deno.env.toObject(),
+          ...handoff.variables,
+          ...variables,
+        }),
+      );
+      throw new TaskFailure(`Cannot run '${program}': ${why}`, {
+        cause: error,
+      });
+    }
+    track(child.pid);
+
+    const stop = () => terminateTree(child.pid, this.#graceMs);
+    if (context.signal.aborted) stop();
+    context.signal.addEventListener("abort", stop, { once: true });
+    try {
+      const copies = results === undefined ? [] : [
+        child.stdout.pipeTo(
+          (await createOutput(`${results}/${dir}/stdout`)).writable,
+        ),
+        child.stderr.pipeTo(
+          (await createOutput(`${results}/${dir}/stderr`)).writable,
+        ),
+      ];
+      const status = await child.status;
+      await Promise.all(copies);
+      return status;
+    } finally {
+      context.signal.removeEventListener("abort", stop);
+      untrack(child.pid);
+    }
+  }
+
   /**
    * Runs the program for `param` and resolves when it exits 0.
    *
@@ -143,52 +215,20 @@ export class ProcessCallback implements Callback {
       ? undefined
       : await claimRunDir(results, param);
     const started = new Date();
-
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(spawned!, {
-        args,
-        env: {
-          MINION_PARAM: JSON.stringify(param),
-          MINION_ID: context.minionId,
-          MINION_ATTEMPT: String(context.attempt),
-          MINION_SLOT: String(context.slot),
-          ...slotEnv,
-        },
-        // The minion's own standard input may be the queue itself.
-        stdin: "null",
-        stdout: results === undefined ? "inherit" : "piped",
-        stderr: results === undefined ? "inherit" : "piped",
-      }).spawn();
-    } catch (error) {
-      const why = error instanceof Deno.errors.NotFound
-        ? "no such program; check the name or PATH"
-        : (error as Error).message;
-      throw new TaskFailure(`Cannot run '${program}': ${why}`, {
-        cause: error,
-      });
-    }
-    track(child.pid);
-
-    const stop = () => terminateTree(child.pid, this.#graceMs);
-    if (context.signal.aborted) stop();
-    context.signal.addEventListener("abort", stop, { once: true });
-
-    const copies = results === undefined ? [] : [
-      child.stdout.pipeTo(
-        (await createOutput(`${results}/${dir}/stdout`)).writable,
-      ),
-      child.stderr.pipeTo(
-        (await createOutput(`${results}/${dir}/stderr`)).writable,
-      ),
-    ];
+    const handoff = await handOffParam(param);
     let status: Deno.CommandStatus;
     try {
-      status = await child.status;
-      await Promise.all(copies);
+      status = await this.#spawn(
+        [spawned!, ...args],
+        program,
+        { ...slotEnv, MINION_SLOT: String(context.slot) },
+        handoff,
+        context,
+        results,
+        dir,
+      );
     } finally {
-      context.signal.removeEventListener("abort", stop);
-      untrack(child.pid);
+      await handoff.dispose();
     }
     if (results !== undefined) {
       await appendJoblog(results, {

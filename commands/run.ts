@@ -17,6 +17,7 @@ import { ConfigError } from "../core/errors.ts";
 import { writeStderr } from "../core/failure_log.ts";
 import { launch } from "../core/launch.ts";
 import { findExecutable } from "../core/path.ts";
+import { shebangProblem } from "../core/spawn_error.ts";
 import { PROJECT_FILE, readProject } from "../core/project.ts";
 import { ENGINES, REPORTERS } from "../core/registry.ts";
 import type { SlotPlan } from "../core/slots.ts";
@@ -258,16 +259,21 @@ async function processCallback(
       `no program to run: give one after the options, e.g. 'minionize echo hello', or a command in ${PROJECT_FILE} (see minionize --help)`,
     );
   }
-  if (
-    !settings.shell && !/[{}]/.test(program) &&
-    (await lookFor(program, env)) === undefined
-  ) {
-    throw new ConfigError(
-      "PROGRAM",
-      `Cannot run '${program}': no such program${
-        program.includes("/") ? " (or it is not executable)" : " on PATH"
-      }; check the name, or give its path`,
-    );
+  if (!settings.shell && !/[{}]/.test(program)) {
+    const found = await lookFor(program, env);
+    if (found === undefined) {
+      throw new ConfigError(
+        "PROGRAM",
+        `Cannot run '${program}': no such program${
+          program.includes("/") ? " (or it is not executable)" : " on PATH"
+        }; check the name, or give its path`,
+      );
+    }
+    // The system says "no such file" for a missing #! interpreter too.
+    const problem = await shebangProblem(found, env.PATH);
+    if (problem !== undefined) {
+      throw new ConfigError("PROGRAM", `Cannot run '${program}': ${problem}`);
+    }
   }
   if (!settings.dryRun) askToRun(settings.shell ? "sh" : program);
   await prepareResults(settings);

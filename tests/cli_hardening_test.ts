@@ -430,3 +430,92 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a param over 64 KiB runs, given in MINION_PARAM_FILE instead of MINION_PARAM", async () => {
+  const dir = await tempDir();
+  const blob = "x".repeat(200 * 1024);
+  const param = JSON.stringify({ id: 7, blob });
+  const result = await runCli([
+    "sh",
+    "-c",
+    'echo "id=$1 param=${MINION_PARAM:-unset}"; wc -c < "$MINION_PARAM_FILE"; cp "$MINION_PARAM_FILE" copy.json; echo "$MINION_PARAM_FILE" > where',
+    "sh",
+    "{id}",
+  ], {
+    env: { ...FILE, FILE_DECODER: "json", TMPDIR: dir },
+    cwd: dir,
+    stdin: `${param}\n{"id": 8}\n`,
+  });
+  assertEquals(result.code, 0, result.stderr);
+  const [first, size, second] = result.stdout.trim().split("\n");
+  assertEquals(first, "id=7 param=unset");
+  assertEquals(Number(size), param.length);
+  assertEquals(second, 'id=8 param={"id":8}');
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${dir}/copy.json`)).blob,
+    blob,
+  );
+  // The file is removed once the program has exited.
+  const where = (await Deno.readTextFile(`${dir}/where`)).trim();
+  assertEquals(await Deno.stat(where).then(() => true, () => false), false);
+});
+
+Deno.test("an argument over Linux's 128 KiB fails its param with a message naming the limit", async () => {
+  const blob = "y".repeat(200 * 1024);
+  const result = await runCli(["--reporter", "stdout", "echo", "{blob}"], {
+    env: { ...FILE, FILE_DECODER: "json" },
+    stdin: `${JSON.stringify({ blob })}\n`,
+  });
+  assertEquals(result.code, 1, result.stderr);
+  assertMatch(
+    result.stdout,
+    /Cannot run 'echo': argument 1 is 200\.0 KiB, over the 128 KiB Linux allows for one argument; pass big values in files/,
+  );
+});
+
+Deno.test("a script whose #! interpreter is missing is named as such, at start and per param", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(
+    `${dir}/bad.sh`,
+    "#!/no/such/interpreter\necho hi\n",
+  );
+  await Deno.writeTextFile(`${dir}/crlf.sh`, "#!/bin/sh\r\necho hi\r\n");
+  await Deno.writeTextFile(`${dir}/env.sh`, "#!/usr/bin/env no-such-tool\n");
+  for (const name of ["bad.sh", "crlf.sh", "env.sh"]) {
+    await Deno.chmod(`${dir}/${name}`, 0o755);
+  }
+  const cases: [string, RegExp][] = [
+    [
+      "./bad.sh",
+      /its interpreter '\/no\/such\/interpreter' \(from its #! line\) does not exist/,
+    ],
+    [
+      "./crlf.sh",
+      /its #! line ends with a carriage return \(Windows line endings\)/,
+    ],
+    [
+      "./env.sh",
+      /runs 'no-such-tool' through env, and 'no-such-tool' is not on PATH/,
+    ],
+  ];
+  for (const [program, message] of cases) {
+    const result = await runCli([program], {
+      env: FILE,
+      cwd: dir,
+      stdin: "x\n",
+    });
+    assertEquals([result.code, result.stdout], [2, ""], result.stderr);
+    assertMatch(oneErrorLine(result.stderr), message);
+  }
+  // A program named by a placeholder is only known per param.
+  const result = await runCli(["--reporter", "stdout", "./{}"], {
+    env: FILE,
+    cwd: dir,
+    stdin: "bad.sh\n",
+  });
+  assertEquals(result.code, 1);
+  assertMatch(
+    result.stdout,
+    /Cannot run '\.\/bad\.sh': its interpreter '\/no\/such\/interpreter'/,
+  );
+});

@@ -403,6 +403,65 @@ Deno.test({
   },
 });
 
+Deno.test("a param over 64 KiB reaches a container as a mounted file named by MINION_PARAM_FILE", () => {
+  const callback = new ContainerCallback("img:1", ["prog"], {
+    runtime: "podman",
+  });
+  const { args } = callback.runCommand("x", task, "/tmp/minion-param-1.json");
+  assert(args.includes("MINION_PARAM_FILE=/tmp/minion-param.json"));
+  assert(!args.some((arg) => arg.startsWith("MINION_PARAM=")));
+  const mount = args.indexOf(
+    "/tmp/minion-param-1.json:/tmp/minion-param.json:ro",
+  );
+  assertEquals(args[mount - 1], "-v");
+  const apptainer = new ContainerCallback("sim.sif", ["prog"], {
+    runtime: "apptainer",
+  }).runCommand("x", task, "/tmp/p.json");
+  assertEquals(
+    apptainer.env.APPTAINERENV_MINION_PARAM_FILE,
+    "/tmp/minion-param.json",
+  );
+  assertEquals(apptainer.env.APPTAINERENV_MINION_PARAM, undefined);
+  assert(
+    apptainer.args.join(" ").includes(
+      "--bind /tmp/p.json:/tmp/minion-param.json:ro",
+    ),
+  );
+});
+
+Deno.test({
+  name:
+    "a container runs a param over 64 KiB and reads it from MINION_PARAM_FILE",
+  ignore: !ok,
+  async fn() {
+    const image = await busyboxImage();
+    const param = JSON.stringify({ id: 1, blob: "z".repeat(100 * 1024) });
+    await withQueue([param], async (dir, queue) => {
+      const minion = startMinion(
+        [
+          "--container",
+          image,
+          "sh",
+          "-c",
+          'echo "$1 ${MINION_PARAM:-none} $(wc -c < "$MINION_PARAM_FILE")"',
+          "sh",
+          "{id}",
+        ],
+        { FILE_PATH: queue, FILE_DECODER: "json" },
+        dir,
+      );
+      const { code, stdout, stderr } = await minion.output;
+      assertEquals(code, 0, `exit status (stderr: ${stderr})`);
+      assertEquals(stdout.trim().split(/\s+/), [
+        "1",
+        "none",
+        String(param.length),
+      ]);
+      await assertNoContainers();
+    });
+  },
+});
+
 Deno.test({
   name: "a container that outlives --timeout is stopped and removed",
   ignore: !ok,
