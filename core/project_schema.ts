@@ -17,6 +17,7 @@ import {
   isScalar,
   LineCounter,
   parseDocument,
+  visit,
 } from "npm:yaml@2.9.1";
 import * as v from "npm:valibot@1.5.0";
 import { ConfigError } from "./errors.ts";
@@ -239,6 +240,25 @@ function shown(value: unknown): string {
   return String(value);
 }
 
+/** Where the first key repeated in a mapping of `doc` starts, if any. */
+function _firstDuplicateKey(doc: Document): number | undefined {
+  let found: number | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        if (seen.has(pair.key.value)) {
+          found = pair.key.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        seen.add(pair.key.value);
+      }
+    },
+  });
+  return found;
+}
+
 /**
  * Reads the text of a project file.
  *
@@ -248,7 +268,14 @@ function shown(value: unknown): string {
  */
 export function parseProject(text: string, path: string): Project {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  // Keys are checked for uniqueness below, in linear time: the package's
+  // own check compares each key with every earlier one, and a file with
+  // 200,000 env keys then took minutes.
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: false,
+  });
   const fail = (key: string, offset: number | undefined, message: string) => {
     const line = offset === undefined
       ? ""
@@ -268,6 +295,30 @@ export function parseProject(text: string, path: string): Project {
       }; write it as 'key: value' lines (see minionize init)`,
     );
   }
+  const duplicate = _firstDuplicateKey(doc);
+  if (duplicate !== undefined) {
+    throw fail(
+      path,
+      duplicate,
+      "Map keys must be unique; write it as 'key: value' lines (see minionize init)",
+    );
+  }
+  const toJS = (): unknown => {
+    try {
+      return doc.toJS();
+    } catch (error) {
+      // Aliases that expand without end (a "billion laughs" file).
+      throw fail(
+        path,
+        undefined,
+        /alias/i.test((error as Error).message)
+          ? "its aliases (*name) expand too far; write the values out instead"
+          : `${
+            (error as Error).message
+          }; write it as 'key: value' lines (see minionize init)`,
+      );
+    }
+  };
   const root = doc.contents;
   if (root === null || (isScalar(root) && root.value === null)) {
     return { path, variables: {}, command: undefined };
@@ -276,12 +327,12 @@ export function parseProject(text: string, path: string): Project {
     throw fail(
       path,
       root.range?.[0],
-      `expected 'key: value' lines, got ${shown(doc.toJS())}; allowed keys: ${
+      `expected 'key: value' lines, got ${shown(toJS())}; allowed keys: ${
         Object.keys(PROJECT_KEYS).join(", ")
       }`,
     );
   }
-  const data = doc.toJS() as Record<string, unknown>;
+  const data = toJS() as Record<string, unknown>;
   const result = v.safeParse(SCHEMA, data);
   if (!result.success) {
     const issue = result.issues[0];
