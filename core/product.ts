@@ -91,6 +91,13 @@ export function parseParamOptions(options: readonly string[]): SweepSpec {
     }
     const name = option.slice(0, eq);
     const text = option.slice(eq + 1).trim();
+    if (Object.hasOwn(spec, name)) {
+      // Keeping either value silently would sweep less than asked.
+      throw new ConfigError(
+        "--param",
+        `--param ${name} is given twice; give all its levels in one, e.g. --param ${name}=1,2,3`,
+      );
+    }
     if (text.startsWith("[") || text.startsWith("{")) {
       let value: JsonValue;
       try {

@@ -519,3 +519,24 @@ Deno.test("a script whose #! interpreter is missing is named as such, at start a
     /Cannot run '\.\/bad\.sh': its interpreter '\/no\/such\/interpreter'/,
   );
 });
+
+Deno.test("a --param name given twice is refused, not silently narrowed to the last", async () => {
+  const dir = await tempDir();
+  for (
+    const args of [
+      ["publish", "--param", "size=1,2", "--param", "size=3"],
+      ["sweep", "create", "--param", "size=1,2", "--param", "size=3"],
+    ]
+  ) {
+    const result = await runCli(args, {
+      env: { ...FILE, FILE_PATH: "queue", EXECO_PERSISTENCE_DIR: "sweep" },
+      cwd: dir,
+    });
+    assertEquals([result.code, result.stdout], [2, ""], result.stderr);
+    assertMatch(
+      oneErrorLine(result.stderr),
+      /--param size is given twice; give all its levels in one, e\.g\. --param size=1,2,3/,
+    );
+  }
+  assertEquals([...Deno.readDirSync(dir)], []);
+});
