@@ -540,3 +540,19 @@ Deno.test("a --param name given twice is refused, not silently narrowed to the l
   }
   assertEquals([...Deno.readDirSync(dir)], []);
 });
+
+Deno.test("an unreachable Pulsar broker is a setting error (exit 2) naming the URL, as for every broker", async () => {
+  const env = {
+    MINION_ENGINE: "pulsar",
+    PULSAR_TOPIC: "t",
+    PULSAR_CONNECTION: "pulsar://127.0.0.1:1",
+  };
+  for (const args of [["echo"], ["publish", "--param", "a=1"]]) {
+    const result = await runCli(args, { env });
+    assertEquals([result.code, result.stdout], [2, ""], result.stderr);
+    assertMatch(
+      oneErrorLine(result.stderr),
+      /^minionize: error: Cannot connect to Pulsar at pulsar:\/\/127\.0\.0\.1:1: .*; check that a Pulsar broker runs there/,
+    );
+  }
+});

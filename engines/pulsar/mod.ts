@@ -57,7 +57,7 @@ import {
 import { fullTopicName, PulsarClient, sleep } from "./client.ts";
 import { Consumer, type Received } from "./consumer.ts";
 import { Producer } from "./producer.ts";
-import { parseServiceUrl } from "./connection.ts";
+import { parseServiceUrl, PulsarError } from "./connection.ts";
 
 export type {
   Delivery,
@@ -206,6 +206,24 @@ function _id(received: Received): string {
   ].join(":");
 }
 
+/**
+ * A broker that cannot be reached, or refuses the connection, is a setting
+ * to fix before anything is taken (exit 2), as with every other engine.
+ */
+function _unreachable(error: unknown): unknown {
+  if (
+    !(error instanceof PulsarError) ||
+    !error.message.startsWith("Cannot connect to Pulsar")
+  ) {
+    return error;
+  }
+  return new ConfigError(
+    "PULSAR_CONNECTION",
+    `${error.message}; check that a Pulsar broker runs there and that PULSAR_CONNECTION, PULSAR_TOKEN and PULSAR_TLS_TRUST_CERTS are right`,
+    { cause: error },
+  );
+}
+
 /** Opens the topic for consuming under the Shared subscription. */
 async function open(options: EngineOptions): Promise<Engine> {
   const settings = readPulsarSettings(options.env);
@@ -221,7 +239,7 @@ async function open(options: EngineOptions): Promise<Engine> {
     });
   } catch (error) {
     await client.close();
-    throw error;
+    throw _unreachable(error);
   }
   let deadLetter: Promise<Producer> | undefined;
   const closing = new AbortController();
@@ -310,7 +328,11 @@ async function publish(
   const encoder = new TextEncoder();
   let count = 0;
   try {
-    const producer = await Producer.open(client, settings.topic);
+    const producer = await Producer.open(client, settings.topic).catch(
+      (error) => {
+        throw _unreachable(error);
+      },
+    );
     const inFlight = new Set<Promise<unknown>>();
     for await (const param of params) {
       const text = encode(param, settings.decoder);

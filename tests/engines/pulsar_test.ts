@@ -594,7 +594,8 @@ Deno.test({
         },
       }).output();
       const stderr = new TextDecoder().decode(refused.stderr);
-      assertEquals(refused.code, 1, `refused exit (${stderr})`);
+      // A refused token is a setting to fix, as an unreachable broker is.
+      assertEquals(refused.code, 2, `refused exit (${stderr})`);
       assert(
         /^minionize: error: Cannot connect to Pulsar at pulsar\+ssl:\/\/127\.0\.0\.1:\d+: .+/
           .test(stderr),
