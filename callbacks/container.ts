@@ -51,6 +51,7 @@ import type { SlotPlan, SlotResources } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
 import { handOffParam, isBigParam } from "../core/param_env.ts";
 import { spawnFailureReason } from "../core/spawn_error.ts";
+import { longTimeoutSignal } from "../core/timer.ts";
 
 /** The container runtimes a {@linkcode ContainerCallback} can drive. */
 export const CONTAINER_RUNTIMES = [
@@ -377,7 +378,7 @@ export class ContainerCallback implements Callback {
         stdin: "null",
         stdout: "null",
         stderr: "null",
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: longTimeoutSignal(timeoutMs),
       }).output();
     } catch {
       // Timed out or could not start: the loop below tries again.

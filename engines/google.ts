@@ -208,7 +208,12 @@ function explain(
       );
     case CODE.UNAVAILABLE:
     case CODE.DEADLINE_EXCEEDED:
-      return new Error(
+      // A setting to fix before anything is taken (exit 2), as an
+      // unreachable server is for every other engine.
+      return new ConfigError(
+        settings.emulator === undefined
+          ? "GOOGLE_APPLICATION_CREDENTIALS"
+          : "PUBSUB_EMULATOR_HOST",
         `Cannot reach ${where(settings)}: ${firstLine(error)}; check that ${
           settings.emulator === undefined
             ? "this host can reach pubsub.googleapis.com"

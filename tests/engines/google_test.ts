@@ -232,7 +232,8 @@ Deno.test({
           GOOGLE_PROJECT_ID: "p",
           GOOGLE_SUBSCRIPTION: "s",
         }),
-      Error,
+      // A setting to fix (exit 2), as for every other engine.
+      ConfigError,
       `Cannot reach the Pub/Sub emulator at ${host}`,
     );
   },
