@@ -37,6 +37,18 @@ function withoutDebug(args: string[]): string[] {
 }
 
 /**
+ * `text` on one line: a value quoted in a message may hold a line break or
+ * another control character (`MINION_CONCURRENCY=$'2\n3'`), shown escaped.
+ */
+function oneLine(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f]/g,
+    (c) => c === "\x7f" ? "\\x7f" : JSON.stringify(c).slice(1, -1),
+  );
+}
+
+/**
  * Runs the command line `args` and resolves to the exit status.
  *
  * @example
@@ -59,7 +71,7 @@ export async function main(args: string[]): Promise<number> {
     return await run(args);
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    console.error(`minionize: error: ${text}`);
+    console.error(`minionize: error: ${oneLine(text)}`);
     if (debug && error instanceof Error && error.stack) {
       console.error(error.stack);
     }

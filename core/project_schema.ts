@@ -240,6 +240,13 @@ function shown(value: unknown): string {
   return String(value);
 }
 
+/** What to say when the parser ran out of stack on nested lists or maps. */
+function _deep(message: string): string | undefined {
+  return /call stack/i.test(message)
+    ? "lists or mappings are nested too deeply"
+    : undefined;
+}
+
 /** Where the first key repeated in a mapping of `doc` starts, if any. */
 function _firstDuplicateKey(doc: Document): number | undefined {
   let found: number | undefined;
@@ -267,6 +274,21 @@ function _firstDuplicateKey(doc: Document): number | undefined {
  * @throws {ConfigError} naming the key, the line and what is allowed
  */
 export function parseProject(text: string, path: string): Project {
+  try {
+    return _parseProject(text, path);
+  } catch (error) {
+    // The parser, the schema or a walk over the document ran out of stack.
+    const deep = error instanceof RangeError ? _deep(error.message) : undefined;
+    if (deep === undefined) throw error;
+    throw new ConfigError(
+      path,
+      `Cannot read ${path}: ${deep}; write it as 'key: value' lines (see minionize init)`,
+      { cause: error },
+    );
+  }
+}
+
+function _parseProject(text: string, path: string): Project {
   const lines = new LineCounter();
   // Keys are checked for uniqueness below, in linear time: the package's
   // own check compares each key with every earlier one, and a file with
@@ -288,10 +310,11 @@ export function parseProject(text: string, path: string): Project {
       path,
       syntax.pos[0],
       `${
-        syntax.message.split("\n")[0]!.replace(
-          / at line \d+, column \d+:?$/,
-          "",
-        )
+        _deep(syntax.message) ??
+          syntax.message.split("\n")[0]!.replace(
+            / at line \d+, column \d+:?$/,
+            "",
+          )
       }; write it as 'key: value' lines (see minionize init)`,
     );
   }
@@ -308,13 +331,14 @@ export function parseProject(text: string, path: string): Project {
       return doc.toJS();
     } catch (error) {
       // Aliases that expand without end (a "billion laughs" file).
+      const message = (error as Error).message;
       throw fail(
         path,
         undefined,
-        /alias/i.test((error as Error).message)
+        /alias/i.test(message)
           ? "its aliases (*name) expand too far; write the values out instead"
           : `${
-            (error as Error).message
+            _deep(message) ?? message
           }; write it as 'key: value' lines (see minionize init)`,
       );
     }

@@ -556,3 +556,15 @@ Deno.test("an unreachable Pulsar broker is a setting error (exit 2) naming the U
     );
   }
 });
+
+Deno.test("a value holding a line break is shown escaped, so the error stays one line", async () => {
+  const result = await runCli(["echo"], {
+    env: { ...FILE, MINION_CONCURRENCY: "2\n3" },
+    stdin: "x\n",
+  });
+  assertEquals(result.code, 2);
+  assertMatch(
+    oneErrorLine(result.stderr),
+    /is '2\\n3': expected a whole number/,
+  );
+});

@@ -183,6 +183,11 @@ e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]
     /Cannot read \.minionize\.yml: its aliases \(\*name\) expand too far; write the values out instead/,
   ],
   [
+    "lists nested too deeply for the parser",
+    `command: ${"[".repeat(5000)}\n`,
+    /Cannot read \.minionize\.yml: line 1: lists or mappings are nested too deeply/,
+  ],
+  [
     "an env key given twice",
     "env:\n  FILE_PATH: a\n  FILE_PATH: b\n",
     /line 3: Map keys must be unique/,
