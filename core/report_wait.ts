@@ -18,6 +18,9 @@ export const WAIT_OPTION: OptionSpec = {
     "wait this long for the reports directory while it does not exist; 0 to fail at once (default 30)",
 };
 
+/** The longest `--wait`, in seconds (a day), as every duration has a bound. */
+const MAX_WAIT_S = 86_400;
+
 /** How long `status` and `top` wait for a first report by default, in ms. */
 export const DEFAULT_WAIT_MS = 30_000;
 
@@ -29,10 +32,13 @@ export const DEFAULT_WAIT_MS = 30_000;
 export function readWait(text: string | undefined): number {
   if (text === undefined) return DEFAULT_WAIT_MS;
   const value = Number(text.trim());
-  if (!/^[0-9]*\.?[0-9]+$/.test(text.trim()) || !Number.isFinite(value)) {
+  if (
+    !/^[0-9]*\.?[0-9]+$/.test(text.trim()) || !Number.isFinite(value) ||
+    value > MAX_WAIT_S
+  ) {
     throw new ConfigError(
       "--wait",
-      `--wait is '${text}': expected a number of seconds, 0 or more, e.g. --wait 60`,
+      `--wait is '${text}': expected a number of seconds from 0 to ${MAX_WAIT_S} (a day), e.g. --wait 60`,
     );
   }
   return Math.round(value * 1000);

@@ -43,15 +43,17 @@ Deno.test("status gives up after --wait with one error line and exit 2", async (
   );
 });
 
-Deno.test("--wait must be a number of seconds", async () => {
-  const result = await runCli(["status", "--wait", "soon"], {
-    cwd: await tempDir(),
-  });
-  assertEquals(result.code, 2);
-  assertEquals(
-    result.stderr,
-    "minionize: error: --wait is 'soon': expected a number of seconds, 0 or more, e.g. --wait 60\n",
-  );
+Deno.test("--wait must be a number of seconds, at most a day", async () => {
+  for (const value of ["soon", "86401"]) {
+    const result = await runCli(["status", "--wait", value], {
+      cwd: await tempDir(),
+    });
+    assertEquals(result.code, 2);
+    assertEquals(
+      result.stderr,
+      `minionize: error: --wait is '${value}': expected a number of seconds from 0 to 86400 (a day), e.g. --wait 60\n`,
+    );
+  }
 });
 
 Deno.test("top waits for the first report too", async () => {
