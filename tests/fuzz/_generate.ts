@@ -207,6 +207,7 @@ function settingValue(rng: Rng, variable: string): string {
       return rng.pick(REPORTERS);
     case "MINION_SHELL":
     case "MINION_BAR":
+    case "MINION_QUIET":
     case "DRY":
       return rng.pick(BOOLEANS);
     case "MINION_RESULTS":
@@ -253,6 +254,7 @@ const VARIABLES = [
   "EXECO_PERSISTENCE_DIR",
   "TOP_INTERVAL",
   "TOP_LOST",
+  "MINION_QUIET",
 ];
 
 const FLAGS: [string, string | undefined][] = [
@@ -411,6 +413,12 @@ const YML_KEYS: Record<string, () => string[]> = {
     "{ MINION_GRACE: 3000000 }",
     "[a, b]",
   ],
+  walltime: () => ["1", "'2:00:00'", "none", "0", "'400-00:00:00'", "40000000"],
+  lease: () => ["1", "0.5", "86401", "60"],
+  heartbeat: () => ["0.05", "1", "100000"],
+  quiet: () => ["true", "no"],
+  container_runtime: () => ["docker", "nosuch", "1"],
+  container_opts: () => ["[-v, /a:/a]", "'-e X=1'", "{a: 1}"],
   concurency: () => ["3"],
 };
 
@@ -451,11 +459,20 @@ function projectFile(rng: Rng, outputs: string[]): string {
   }
 }
 
+/** `--wait` for status and top: short, or wrong (the default waits 30 s). */
+function wait(rng: Rng): string[] {
+  return [
+    "--wait",
+    rng.pick(["0", "0", "0.2", "1", "-1", "soon", "86401", ""]),
+  ];
+}
+
 const SUBCOMMANDS: ((rng: Rng, outputs: string[]) => string[])[] = [
   (
     rng,
   ) => [
     "status",
+    ...wait(rng),
     ...rng.some(["--json", "--debug", "minion-report", "nope", "ran.log"], 0.3),
   ],
   (
@@ -463,6 +480,7 @@ const SUBCOMMANDS: ((rng: Rng, outputs: string[]) => string[])[] = [
   ) => [
     "top",
     "--once",
+    ...wait(rng),
     ...rng.some(["--debug", "minion-report", "--endpoint=127.0.0.1:1"], 0.3),
   ],
   (
@@ -573,10 +591,9 @@ export function generateCase(rng: Rng, index: number): FuzzCase {
     const separator = rng.chance(0.1) ? ["--"] : [];
     args = [...rng.shuffle(options), ...separator, ...command(rng, shell)];
   }
-  // A container run never reaches a real runtime (it would pull images).
-  if (args.includes("--container") || env.MINION_CONTAINER_IMAGE) {
-    env.MINION_CONTAINER_RUNTIME ??= "nosuch";
-  }
+  // A container run never reaches a real runtime (it would pull images):
+  // the environment's runtime wins over .env and .minionize.yml.
+  env.MINION_CONTAINER_RUNTIME ??= "nosuch";
   const signals: FuzzSignal[] = [];
   if (rng.chance(0.12)) {
     const name = rng.pick(["SIGTERM", "SIGINT"] as const);

@@ -337,7 +337,10 @@ export async function runCase(
       `exited ${status.code}${status.signal ? ` (${status.signal})` : ""}`,
     );
   }
-  const lines = stderr.split("\n").filter((l) => l.trim() !== "");
+  // status and top say once that they wait for the first report.
+  const lines = stderr.split("\n").filter((l) =>
+    l.trim() !== "" && !l.startsWith("minionize: waiting up to ")
+  );
   if (code === 2) {
     // With --debug, the stack follows the line.
     const counted = fuzz.debug ? lines.slice(0, 1) : lines;
