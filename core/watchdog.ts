@@ -114,6 +114,8 @@ export function startWatchdog(
       } catch {
         // It is gone already: nothing to release.
       }
+      // It leaves at once now: wait for it, keeping the process alive.
+      child.ref();
       await child.status;
     },
   };

@@ -103,17 +103,23 @@ Deno.test("each retry prints one line at most, and the output folder is named", 
   assertEquals(result.code, 1);
   const printed = lines(result.stderr);
   assertEquals(printed.length, 4, result.stderr);
-  const folder = /output in (out\/p-[0-9a-f]+)$/.exec(printed[2]!)?.[1];
+  const folder = /output in (out\/p-[0-9a-f]+)$/.exec(printed[0]!)?.[1];
+  // Each run has a folder of its own: the first, then .2, .3.
   assertEquals(
     printed.map((line) => line.replace(folder ?? "?", "DIR")),
     [
       "minionize: param p failed (attempt 1, retrying): 'sh' exited with code 3; output in DIR",
-      "minionize: param p failed (attempt 2, retrying): 'sh' exited with code 3; output in DIR",
-      "minionize: param p failed (attempt 3): 'sh' exited with code 3; output in DIR",
+      "minionize: param p failed (attempt 2, retrying): 'sh' exited with code 3; output in DIR.2",
+      "minionize: param p failed (attempt 3): 'sh' exited with code 3; output in DIR.3",
       "minionize: 0 done, 1 failed, 2 retried",
     ],
   );
-  assertEquals(await Deno.readTextFile(`${dir}/${folder}/stdout`), "p\n");
+  for (const run of ["", ".2", ".3"]) {
+    assertEquals(
+      await Deno.readTextFile(`${dir}/${folder}${run}/stdout`),
+      "p\n",
+    );
+  }
 });
 
 Deno.test("a run that times out prints its line", async () => {

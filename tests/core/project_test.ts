@@ -208,12 +208,12 @@ MALFORMED.push(
   [
     "a walltime that is no duration",
     "walltime: two hours\n",
-    /line 1: walltime is 'two hours': expected seconds, or MM:SS, HH:MM:SS or D-HH:MM:SS, or none/,
+    /line 1: walltime is 'two hours': expected seconds, or MM:SS, HH:MM:SS or D-HH:MM:SS, up to 365 days, or none/,
   ],
   [
     "a zero lease",
     "lease: 0\n",
-    /line 1: lease is 0: expected a number of seconds above 0/,
+    /line 1: lease is 0: expected a number of seconds from 1 to 86400/,
   ],
   [
     "container options holding a number",
