@@ -209,6 +209,9 @@ async function publish(
     }
     lines.push(`${line}\n`);
   }
+  // Nothing to add: the file is not even opened (opening a named pipe
+  // would wait for a reader).
+  if (lines.length === 0) return 0;
   const text = new TextEncoder().encode(lines.join(""));
   const path = options.env.FILE_PATH?.trim() || "-";
   if (path === "-") {

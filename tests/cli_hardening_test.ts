@@ -568,3 +568,18 @@ Deno.test("a value holding a line break is shown escaped, so the error stays one
     /is '2\\n3': expected a whole number/,
   );
 });
+
+Deno.test("publishing nothing to a named pipe returns at once instead of waiting for a reader", async () => {
+  const dir = await tempDir();
+  const made = await new Deno.Command("mkfifo", { args: [`${dir}/q.fifo`] })
+    .output();
+  assert(made.success);
+  const child = cliCommand(["publish"], {
+    env: { ...FILE, FILE_PATH: "q.fifo" },
+    cwd: dir,
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+});
