@@ -591,6 +591,9 @@ export function generateCase(rng: Rng, index: number): FuzzCase {
     const separator = rng.chance(0.1) ? ["--"] : [];
     args = [...rng.shuffle(options), ...separator, ...command(rng, shell)];
   }
+  // Publishing into the named pipe would wait for a reader, as writing to
+  // any named pipe does: publish to a file or standard output instead.
+  if (args[0] === "publish") env.FILE_PATH = rng.pick(["queue", "-", "params"]);
   // A container run never reaches a real runtime (it would pull images):
   // the environment's runtime wins over .env and .minionize.yml.
   env.MINION_CONTAINER_RUNTIME ??= "nosuch";

@@ -192,6 +192,37 @@ function programsOf(dir: string): number[] {
 
 const TRUE = ["1", "true", "yes", "on"];
 
+/** The options that take a value, as `minionize` reads them. */
+const VALUED = new Set([
+  "-j",
+  "--jobs",
+  "--engine",
+  "--retries",
+  "--timeout",
+  "--grace",
+  "--container",
+  "--container-runtime",
+  "--container-opt",
+  "--results",
+  "--reporter",
+  "--max-params",
+  "--idle-exit",
+  "--walltime",
+  "--stats",
+]);
+
+/** The switches and options before the program, values left out. */
+function options(args: readonly string[]): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--" || !arg.startsWith("-") || arg === "-") break;
+    found.push(arg);
+    if (VALUED.has(arg)) i++; // its value, whatever it looks like
+  }
+  return found;
+}
+
 /**
  * Whether the switch `flag` (`variable`, `ymlKey` in `.minionize.yml`) is on
  * for the case, by the documented precedence: flags, environment, `.env`,
@@ -203,9 +234,7 @@ function switchedOn(
   variable: string,
   ymlKey?: string,
 ): boolean {
-  const end = fuzz.args.indexOf("--");
-  const options = end < 0 ? fuzz.args : fuzz.args.slice(0, end);
-  if (options.includes(flag)) return true;
+  if (options(fuzz.args).includes(flag)) return true;
   const on = (text: string) => TRUE.includes(text.trim().toLowerCase());
   if (fuzz.env[variable] !== undefined) return on(fuzz.env[variable]!);
   const dotenv = fuzz.files[".env"];
