@@ -5,9 +5,11 @@
  *
  * Linux's own tool, a parent-death signal (`prctl(PR_SET_PDEATHSIG)`), must
  * be set in the child between fork and exec, which `Deno.Command` cannot
- * do; running every program through `setpriv --pdeathsig` can, but costs
- * one more exec per task (it doubled the time of 2,000 runs of `true`), and
- * it reaches only the program, not what the program starts. Instead, each
+ * do; running every program through `setpriv --pdeathsig` can (Deno
+ * spawns from its main thread, seen with strace, so the signal would come
+ * only when the minion itself dies, not when some worker thread ends), but
+ * it costs one more exec per task (it doubled the time of 2,000 runs of
+ * `true`), and it reaches only the program, not what the program starts. Instead, each
  * minion that runs programs starts one small watchdog (`sh`, about 1 MB),
  * which waits on a pipe whose other end only the minion holds. When the
  * minion leaves in order it says goodbye first; when the pipe closes
