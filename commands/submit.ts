@@ -209,10 +209,10 @@ function walltime(flags: Map<string, string>): number | undefined {
   const text = flags.get("--walltime");
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
-  if (ms === undefined || !(ms >= 1000)) {
+  if (ms === undefined || !(ms >= 1000) || ms > 365 * 86_400_000) {
     throw new ConfigError(
       "--walltime",
-      `--walltime is '${text}': expected seconds, MM:SS, HH:MM:SS or D-HH:MM:SS of at least 1s, e.g. --walltime 2:00:00`,
+      `--walltime is '${text}': expected seconds, MM:SS, HH:MM:SS or D-HH:MM:SS from 1s to 365 days, e.g. --walltime 2:00:00`,
     );
   }
   return ms;

@@ -78,6 +78,14 @@ Deno.test("bad submit input is one line and exit 2, and writes nothing", async (
       /--max-jobs is '0'/,
     ],
     [
+      ["--scheduler", "slurm", "--jobs", "99999999", "/bin/true"],
+      /--jobs is '99999999': expected a whole number from 0 to 10000/,
+    ],
+    [
+      ["--scheduler", "slurm", "--walltime", "400-00:00:00", "/bin/true"],
+      /--walltime is '400-00:00:00': .* from 1s to 365 days/,
+    ],
+    [
       ["--scheduler", "slurm", "--", "--array=1-4", "--", "/bin/true"],
       /sbatch option '--array' cannot be given to minionize submit: use minionize submit --jobs N/,
     ],

@@ -111,6 +111,8 @@ Deno.test("every numeric setting has an upper bound, named in its message", () =
     ["MINION_HEARTBEAT", "3000000", /from 0\.1 to 86400 \(1 day\)/],
     ["MINION_HEARTBEAT", "0.01", /from 0\.1 to/],
     ["MINION_WALLTIME", "400-00:00:00", /to 365 days/],
+    ["MINION_GPUS_PER_TASK", "2000", /from 1 to 1024\b/],
+    ["MINION_CPUS_PER_TASK", "100000", /from 1 to 65536\b/],
   ];
   for (const [variable, value, message] of cases) {
     assertThrows(
