@@ -583,3 +583,35 @@ Deno.test("publishing nothing to a named pipe returns at once instead of waiting
   clearTimeout(timer);
   assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
 });
+
+Deno.test("status and top skip lines of an original Python report that it never wrote", async () => {
+  const dir = await tempDir();
+  await Deno.mkdir(`${dir}/reports`);
+  const uid = "0a1b2c3d-0000-4000-8000-000000000000";
+  const lines = [
+    { uid, start: 1e20 },
+    { uid, start: 1, atomic_actions: 5 },
+    { uid, start: 1, atomic_actions: [null] },
+    { uid, start: 1, nodename: 7 },
+    { uid, start: 1, generation: "x" },
+    { uid, start: 1700000000, end: 1700000001, param: "ok" },
+  ].map((line) => JSON.stringify(line));
+  await Deno.writeTextFile(`${dir}/reports/${uid}`, lines.join("\n") + "\n");
+  for (
+    const args of [
+      ["status", "--json", "reports"],
+      ["status", "reports"],
+      ["top", "--once", "reports"],
+    ]
+  ) {
+    const result = await runCli(args, {
+      cwd: dir,
+      env: { MINION_ENGINE: "file", FILE_PATH: "none" },
+    });
+    assertEquals(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+  }
+  const report = JSON.parse(
+    (await runCli(["status", "--json", "reports"], { cwd: dir })).stdout,
+  );
+  assertEquals(report.totals.done, 1);
+});
