@@ -75,7 +75,7 @@ const MALFORMED: [string, string, RegExp][] = [
   [
     "zero GPUs per task",
     "gpus_per_task: 0\n",
-    /line 1: gpus_per_task is 0: expected a whole number of at least 1/,
+    /line 1: gpus_per_task is 0: expected a whole number from 1 to 1024/,
   ],
   [
     "a misspelt key",

@@ -131,7 +131,10 @@ Deno.test("{%} is the slot, and like GNU parallel's it stops the param being app
   assertEquals(buildArgv(["echo {%} {}"], "a b", true, 4), [
     "sh",
     "-c",
-    "echo 4 'a b'",
+    'echo "${1}" "${2}"',
+    "sh",
+    "4",
+    "a b",
   ]);
   assertEquals(buildArgv(["log-{%}.txt"], 0), ["log-1.txt"]);
 });
