@@ -308,8 +308,8 @@ async function containerCallback(
 }
 
 /**
- * Splits GPUs and CPUs among slots when asked, and says how on stderr;
- * `-j` defaults to the slots that fit.
+ * Splits GPUs and CPUs among slots when asked; `-j` defaults to the slots
+ * that fit. How is said on stderr once every setting has passed.
  */
 async function planResources(
   settings: Settings,
@@ -327,7 +327,6 @@ async function planResources(
       : undefined,
   });
   settings.concurrency = plan.concurrency;
-  console.error(`minionize: ${plan.summary}`);
   return plan;
 }
 
@@ -359,6 +358,8 @@ export async function run(args: readonly string[]): Promise<number> {
   const summary = await launch(callback, settings, env, {
     callbackName: image ? "container" : "process",
     log: writeStderr,
+    // Said once nothing can fail as a setting: an error stays one line.
+    notices: slots ? [`minionize: ${slots.summary}`] : [],
   });
   return summary.exitCode;
 }

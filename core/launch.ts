@@ -47,6 +47,12 @@ export interface LaunchOptions {
    * once; when false, kill them and return. @default {true}
    */
   exitOnSecondSignal?: boolean;
+  /**
+   * Lines for stderr once the engine is open, when no setting can fail any
+   * more (how the node's GPUs and CPUs were split, ...): a bad setting must
+   * stay the only line. @default {none}
+   */
+  notices?: readonly string[];
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -118,6 +124,9 @@ export async function launch(
           `minionize: stats on ${server.url}/stats and ${server.url}/metrics\n`,
         ),
       );
+    }
+    for (const line of options.notices ?? []) {
+      Deno.stderr.writeSync(encoder.encode(`${line}\n`));
     }
     if (stats && bar) progress = await ProgressBar.start(stats, engine);
     // A minion killed at once (kill -9) would leave its programs running:

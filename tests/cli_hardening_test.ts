@@ -615,3 +615,19 @@ Deno.test("status and top skip lines of an original Python report that it never 
   );
   assertEquals(report.totals.done, 1);
 });
+
+Deno.test("with --cpus-per-task, a bad setting is still the only line on stderr", async () => {
+  const result = await runCli(["--cpus-per-task", "1", "no-such-program"], {
+    env: FILE,
+    stdin: "x\n",
+  });
+  assertEquals(result.code, 2);
+  assertMatch(oneErrorLine(result.stderr), /Cannot run 'no-such-program'/);
+  // Once every setting has passed, the split is said as before.
+  const ok = await runCli(["--cpus-per-task", "1", "true"], {
+    env: FILE,
+    stdin: "x\n",
+  });
+  assertEquals(ok.code, 0, ok.stderr);
+  assertMatch(ok.stderr, /^minionize: \d+ slots?: 1 CPU per task/);
+});
