@@ -255,11 +255,16 @@ const VARIABLES = [
   "TOP_INTERVAL",
   "TOP_LOST",
   "MINION_QUIET",
+  "MINION_GPUS_PER_TASK",
+  "MINION_CPUS_PER_TASK",
 ];
 
 const FLAGS: [string, string | undefined][] = [
   ["-j", "MINION_CONCURRENCY"],
   ["--jobs", "MINION_CONCURRENCY"],
+  ["--gpus-per-task", "MINION_GPUS_PER_TASK"],
+  ["--cpus-per-task", "MINION_CPUS_PER_TASK"],
+  ["--quiet", undefined],
   ["--retries", "MINION_RETRIES"],
   ["--timeout", "MINION_TIMEOUT"],
   ["--grace", "MINION_GRACE"],
@@ -328,6 +333,7 @@ const ARGS = [
   "{0}",
   "{b}",
   "{x.y}",
+  "{%}",
   "'{}'",
   '"{}"',
   "{",

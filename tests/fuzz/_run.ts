@@ -196,6 +196,8 @@ const TRUE = ["1", "true", "yes", "on"];
 const VALUED = new Set([
   "-j",
   "--jobs",
+  "--gpus-per-task",
+  "--cpus-per-task",
   "--engine",
   "--retries",
   "--timeout",
