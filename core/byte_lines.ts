@@ -114,8 +114,13 @@ export function byteLines(
 
 /** Where standard input's shared offset stands, on Linux; else `undefined`. */
 function stdinOffset(): number | undefined {
+  // Deno lets only -A read /proc; never prompt for it.
+  const path = "/proc/self/fdinfo/0";
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return undefined;
+  }
   try {
-    const info = Deno.readTextFileSync("/proc/self/fdinfo/0");
+    const info = Deno.readTextFileSync(path);
     const pos = /^pos:\s*(\d+)$/m.exec(info)?.[1];
     return pos === undefined ? undefined : Number(pos);
   } catch {

@@ -221,6 +221,10 @@ export async function neededPermissions(
     add({ run: ["squeue"] }); // asked once for the job's end time
   }
   const image = env.MINION_CONTAINER_IMAGE?.trim();
+  if ((image || command.length > 0) && !settings.dryRun && linux) {
+    // The watchdog that stops a killed minion's programs (core/watchdog.ts).
+    add({ run: ["sh"] });
+  }
   if (image) {
     const runtime = env.MINION_CONTAINER_RUNTIME?.trim();
     const candidates = runtime
@@ -249,6 +253,8 @@ export async function neededPermissions(
   }
   return needs;
 }
+
+const linux = Deno.build.os === "linux";
 
 /** Drops duplicates and paths under another path of the list. */
 function narrowest(paths: string[]): string[] {

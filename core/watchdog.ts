@@ -77,8 +77,9 @@ const encoder = new TextEncoder();
 /**
  * Starts the watchdog of the minion `minionId`, whose programs carry
  * `MINION_ID=minionId` in their environment; `graceMs` is the time between
- * SIGTERM and SIGKILL. Returns `undefined` where there is no `/proc` or no
- * `sh`: the minion then runs without one.
+ * SIGTERM and SIGKILL. Returns `undefined` off Linux, without `sh`, or
+ * without the permission to run it (never a prompt): the minion then runs
+ * without one.
  *
  * Needs `--allow-run=sh`.
  */
@@ -87,9 +88,11 @@ export function startWatchdog(
   graceMs: number,
 ): Watchdog | undefined {
   if (Deno.build.os !== "linux") return undefined;
+  // Without the permission, no watchdog rather than a prompt for `sh`.
+  const allowed = Deno.permissions.querySync({ name: "run", command: "sh" });
+  if (allowed.state !== "granted") return undefined;
   let child: Deno.ChildProcess;
   try {
-    Deno.statSync("/proc/self/environ");
     child = new Deno.Command("sh", {
       args: [
         "-c",

@@ -108,6 +108,23 @@ Deno.test("each engine's server or files, with the engine's defaults", async () 
   );
 });
 
+Deno.test({
+  name: "a minion that runs programs may run sh, its watchdog",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const run = async (env: Env, command: string[]) =>
+      (await flags(env, command)).find((f) => f.startsWith("--allow-run="));
+    assertEquals(
+      await run({ MINION_ENGINE: "file" }, ["/bin/true"]),
+      "--allow-run=sh,/bin/true",
+    );
+    assertEquals(
+      await run({ MINION_ENGINE: "file", DRY: "1" }, ["/bin/true"]),
+      undefined,
+    );
+  },
+});
+
 Deno.test("reports, results, stats and Slurm's end time", async () => {
   assertEquals(
     await flags({
