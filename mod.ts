@@ -56,7 +56,7 @@ export {
   newMinionId,
   runMinion,
 } from "./core/minion.ts";
-export { readSettings, type Settings } from "./core/config.ts";
+export { readSettings, type Settings } from "./runner/config.ts";
 export {
   type InFlight,
   MinionStats,
@@ -64,7 +64,7 @@ export {
   type StatsIdentity,
   type StatsSnapshot,
 } from "./core/stats.ts";
-export type { StatsAddress } from "./core/stats_server.ts";
+export type { StatsAddress } from "./runner/stats_server.ts";
 export type { MinionStatus } from "./core/reports.ts";
 export { buildArgv, formatArgv, paramWords } from "./core/template.ts";
 export type { GpuVendor } from "./core/gpus.ts";
@@ -99,7 +99,7 @@ export {
   minionize,
   type MinionizeOptions,
   minionizer,
-} from "./core/minionize.ts";
+} from "./runner/minionize.ts";
 
 if (import.meta.main) {
   // Run as a program (`deno run -A mod.ts`, `deno run -A jsr:@minionize/cli`),

@@ -7,7 +7,7 @@
  */
 
 // deno-lint-ignore-file no-console
-import { minionize } from "../core/minionize.ts";
+import { minionize } from "../runner/minionize.ts";
 
 let first = Infinity;
 let last = 0;

@@ -16,7 +16,7 @@
 
 // deno-lint-ignore-file no-console
 import type { JsonValue } from "../core/contracts.ts";
-import { ENGINES } from "../core/registry.ts";
+import { ENGINES } from "../runner/registry.ts";
 import type { RunningService } from "../tests/services/harness.ts";
 import { startKafka } from "../tests/services/kafka.ts";
 import { startNats } from "../tests/services/nats.ts";

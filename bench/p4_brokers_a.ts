@@ -22,7 +22,7 @@ import postgres from "postgres";
 import { createClient } from "redis";
 import type { JsonValue } from "../core/contracts.ts";
 import { runMinion } from "../core/minion.ts";
-import { ENGINES } from "../core/registry.ts";
+import { ENGINES } from "../runner/registry.ts";
 import { startNats } from "../tests/services/nats.ts";
 import { startPostgres } from "../tests/services/postgres.ts";
 import { startRedis } from "../tests/services/redis.ts";

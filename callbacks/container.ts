@@ -41,7 +41,7 @@ import {
   trackCleanup,
   untrack,
 } from "../core/children.ts";
-import { readChoice } from "../core/config.ts";
+import { readChoice } from "../core/env.ts";
 import { ConfigError, TaskFailure } from "../core/errors.ts";
 import { type Denial, denial, PERMISSIONS_HINT } from "../core/denied.ts";
 import { findExecutable } from "../core/path.ts";

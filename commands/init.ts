@@ -6,10 +6,10 @@
  */
 
 // deno-lint-ignore-file no-console
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
 import { ConfigError } from "../core/errors.ts";
-import { PROJECT_FILE } from "../core/project.ts";
-import { ENGINES, REPORTERS } from "../core/registry.ts";
+import { PROJECT_FILE } from "../runner/project.ts";
+import { ENGINES, REPORTERS } from "../runner/registry.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   { long: "--help", short: "-h", help: "show this help" },

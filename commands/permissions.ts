@@ -8,12 +8,12 @@
 
 // deno-lint-ignore-file no-console
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "../core/args.ts";
-import { readSettings } from "../core/config.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { parseArgs } from "./_args.ts";
+import { readSettings } from "../runner/config.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { findExecutable } from "../core/path.ts";
-import { neededPermissions, permissionFlags } from "../core/permissions.ts";
-import { readProject } from "../core/project.ts";
+import { neededPermissions, permissionFlags } from "./_permissions.ts";
+import { readProject } from "../runner/project.ts";
 import { formatArgv } from "../core/template.ts";
 import { RUN_OPTIONS } from "./run.ts";
 

@@ -7,13 +7,13 @@
  */
 
 // deno-lint-ignore-file no-console
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
 import type { Env, JsonValue, LineFormat } from "../core/contracts.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { openParamSource, readParamLines } from "../core/param_lines.ts";
-import { parseParamOptions, product } from "../core/product.ts";
-import { ENGINES } from "../core/registry.ts";
+import { openParamSource, readParamLines } from "./_param_lines.ts";
+import { parseParamOptions, product } from "./_product.ts";
+import { ENGINES } from "../runner/registry.ts";
 
 /** The options of the publish command. */
 export const PUBLISH_OPTIONS: readonly OptionSpec[] = [

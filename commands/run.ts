@@ -8,158 +8,33 @@
 // deno-lint-ignore-file no-console
 import { resolve } from "node:path";
 import { ProcessCallback } from "../callbacks/process.ts";
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
-import { readSettings, type Settings } from "../core/config.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
+import { readSettings, type Settings } from "../runner/config.ts";
 import type { Callback, Env } from "../core/contracts.ts";
 import { denial, explain, PERMISSIONS_HINT } from "../core/denied.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "../core/failure_log.ts";
-import { launch } from "../core/launch.ts";
+import { writeStderr } from "../runner/failure_log.ts";
+import { launch } from "../runner/launch.ts";
 import { findExecutable } from "../core/path.ts";
 import { shebangProblem } from "../core/spawn_error.ts";
-import { PROJECT_FILE, readProject } from "../core/project.ts";
-import { ENGINES, REPORTERS } from "../core/registry.ts";
+import { PROJECT_FILE, readProject } from "../runner/project.ts";
+import { ENGINES, REPORTERS } from "../runner/registry.ts";
 import type { SlotPlan } from "../core/slots.ts";
 import { VERSION } from "../core/version.ts";
+import { RUN_OPTIONS } from "../core/options.ts";
 
-/** The options of the run command. */
-export const RUN_OPTIONS: readonly OptionSpec[] = [
-  {
-    long: "--engine",
-    value: "NAME",
-    variable: "MINION_ENGINE",
-    help: `queue to take params from: ${
-      Object.keys(ENGINES).join(", ")
-    } (default execo)`,
-  },
-  {
-    long: "--jobs",
-    short: "-j",
-    value: "N",
-    variable: "MINION_CONCURRENCY",
-    help: "params in flight at once (default 1)",
-  },
-  {
-    long: "--gpus-per-task",
-    value: "N",
-    variable: "MINION_GPUS_PER_TASK",
-    help:
-      "give each slot its own N GPUs (CUDA_VISIBLE_DEVICES, ...) of this job's; -j defaults to GPUs / N",
-  },
-  {
-    long: "--cpus-per-task",
-    value: "N",
-    variable: "MINION_CPUS_PER_TASK",
-    help:
-      "bind each slot to its own N of this minion's CPUs (taskset) and set OMP_NUM_THREADS=N; -j defaults to CPUs / N",
-  },
-  {
-    long: "--retries",
-    value: "N",
-    variable: "MINION_RETRIES",
-    help:
-      "extra runs of a failed param before it is recorded failed (default 0)",
-  },
-  {
-    long: "--timeout",
-    value: "SECONDS",
-    variable: "MINION_TIMEOUT",
-    help: "kill a run after this long; it counts as a failure (default none)",
-  },
-  {
-    long: "--grace",
-    value: "SECONDS",
-    variable: "MINION_GRACE",
-    help: "time between SIGTERM and SIGKILL when a run must stop (default 5)",
-  },
-  {
-    long: "--shell",
-    variable: "MINION_SHELL",
-    help: "run the command through sh -c, params quoted",
-  },
-  {
-    long: "--container",
-    value: "IMAGE",
-    variable: "MINION_CONTAINER_IMAGE",
-    help: "run PROGRAM (optional) in a new container of IMAGE per param",
-  },
-  {
-    long: "--container-runtime",
-    value: "NAME",
-    variable: "MINION_CONTAINER_RUNTIME",
-    help:
-      "podman, docker, apptainer or singularity (default: the first on PATH)",
-  },
-  {
-    long: "--container-opt",
-    value: "OPTION",
-    variable: "MINION_CONTAINER_OPTS",
-    repeatable: true,
-    help:
-      "one word for the runtime's run command; repeatable: --container-opt=-v --container-opt=/d:/d",
-  },
-  {
-    long: "--results",
-    value: "DIR",
-    variable: "MINION_RESULTS",
-    help: "keep each param's stdout/stderr and a joblog.tsv under DIR",
-  },
-  {
-    long: "--reporter",
-    value: "NAME",
-    variable: "MINION_REPORTER",
-    help: `where events go: ${
-      Object.keys(REPORTERS).join(", ")
-    } (default null)`,
-  },
-  {
-    long: "--max-params",
-    value: "N",
-    variable: "MINION_MAX_PARAMS",
-    help: "leave after taking N params",
-  },
-  {
-    long: "--idle-exit",
-    value: "SECONDS",
-    variable: "MINION_IDLE_EXIT",
-    help: "leave after waiting this long with nothing to take",
-  },
-  {
-    long: "--walltime",
-    value: "DURATION",
-    variable: "MINION_WALLTIME",
-    help:
-      "stop taking params when less time is left than they take (p95); seconds or [D-]HH:MM:SS, none to disable (default: the Slurm or OAR job's end, else none)",
-  },
-  {
-    long: "--stats",
-    value: "ADDR",
-    variable: "MINION_STATS",
-    help:
-      "serve /stats (JSON) and /metrics (Prometheus) on PORT (127.0.0.1), HOST:PORT or :PORT",
-  },
-  {
-    long: "--bar",
-    variable: "MINION_BAR",
-    help: "draw a progress bar with rate and ETA on stderr, when a terminal",
-  },
-  {
-    long: "--quiet",
-    short: "-q",
-    variable: "MINION_QUIET",
-    help:
-      "print no line on stderr per failed param, nor the summary of failures",
-  },
-  {
-    long: "--dry-run",
-    variable: "DRY",
-    help: "print the command each param would run; consume nothing",
-  },
-  { long: "--debug", help: "print stack traces of errors" },
-  { long: "--help", short: "-h", help: "show this help" },
-  { long: "--version", short: "-V", help: "print the version" },
-];
+/** The options, with the registered engines and reporters named in help. */
+function withNames(options: readonly OptionSpec[]): OptionSpec[] {
+  return options.map((option) => ({
+    ...option,
+    help: option.help
+      .replace("{engines}", Object.keys(ENGINES).join(", "))
+      .replace("{reporters}", Object.keys(REPORTERS).join(", ")),
+  }));
+}
+
+export { RUN_OPTIONS };
 
 /** The help text of the run command. */
 export function runHelp(): string {
@@ -178,7 +53,7 @@ Without PROGRAM, the command of .minionize.yml runs (see minionize init).
 
 Options (each also read from the variable in brackets, then from .env, then
 from .minionize.yml):
-${formatOptions(RUN_OPTIONS)}
+${formatOptions(withNames(RUN_OPTIONS))}
 
 Exit status: 0 when every param run succeeded, 1 when one failed, 2 on bad
 settings, 130/143 after SIGINT/SIGTERM (in-flight params are given back).`;

@@ -7,12 +7,12 @@
  */
 
 // deno-lint-ignore-file no-console
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "../core/failure_log.ts";
+import { writeStderr } from "../runner/failure_log.ts";
 import { readStatus, type StatusReport } from "../core/reports.ts";
-import { readWait, WAIT_OPTION, waitForReports } from "../core/report_wait.ts";
+import { readWait, WAIT_OPTION, waitForReports } from "./_report_wait.ts";
 import { drawPictures, History } from "./status_pictures.ts";
 
 export {

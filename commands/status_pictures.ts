@@ -8,7 +8,7 @@
  * @module
  */
 
-import { barRows, columnChart, sparkRow } from "../core/chart.ts";
+import { barRows, columnChart, sparkRow } from "./_chart.ts";
 import type { MinionEvent, Outcome, PhaseTimings } from "../core/contracts.ts";
 import { PHASES } from "../core/reports.ts";
 

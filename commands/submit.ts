@@ -10,13 +10,14 @@
 
 // deno-lint-ignore-file no-console
 import { quote } from "npm:shlex@3.0.0";
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
-import { readInteger, readSettings } from "../core/config.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
+import { readInteger } from "../core/env.ts";
+import { readSettings } from "../runner/config.ts";
 import type { Env } from "../core/contracts.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
 import { findExecutable } from "../core/path.ts";
-import { PROJECT_FILE, readProject } from "../core/project.ts";
+import { PROJECT_FILE, readProject } from "../runner/project.ts";
 import { parseDuration } from "../core/walltime.ts";
 import { RUN_OPTIONS } from "./run.ts";
 import { FleetDir, type FleetSpec } from "../schedulers/fleet_dir.ts";
@@ -25,11 +26,8 @@ import {
   minionizeCommand,
   settingsToPass,
 } from "../schedulers/job_script.ts";
-import {
-  runCommand,
-  type Scheduler,
-  SCHEDULERS,
-} from "../schedulers/scheduler.ts";
+import { runCommand, type Scheduler } from "../schedulers/scheduler.ts";
+import { SCHEDULERS } from "../schedulers/registry.ts";
 import { fleetStatus, formatFleetStatus } from "../schedulers/status.ts";
 import {
   paramsLeft,

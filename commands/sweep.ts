@@ -6,13 +6,13 @@
  */
 
 // deno-lint-ignore-file no-console
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
 import type { Env, JsonValue } from "../core/contracts.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { openParamSource, readParamLines } from "../core/param_lines.ts";
+import { openParamSource, readParamLines } from "./_param_lines.ts";
 import { paramText } from "../core/param.ts";
-import { parseParamOptions, product } from "../core/product.ts";
+import { parseParamOptions, product } from "./_product.ts";
 import { execoSettings } from "../engines/execo/mod.ts";
 import { doctor, DOCTOR_OPTIONS, DOCTOR_USAGE } from "./sweep_doctor.ts";
 import {

@@ -13,7 +13,7 @@
  */
 
 // deno-lint-ignore-file no-console
-import { type OptionSpec, parseArgs } from "../core/args.ts";
+import { type OptionSpec, parseArgs } from "./_args.ts";
 import type { Env } from "../core/contracts.ts";
 import { ConfigError } from "../core/errors.ts";
 import { convertSweep } from "../engines/execo/execo_convert.ts";

@@ -7,11 +7,11 @@
  */
 
 // deno-lint-ignore-file no-console
-import { parseArgs } from "../core/args.ts";
+import { parseArgs } from "./_args.ts";
 import type { Env } from "../core/contracts.ts";
 import { ConfigError } from "../core/errors.ts";
 import { sweepDoctor, type Verdict } from "../engines/execo/doctor.ts";
-import type { OptionSpec } from "../core/args.ts";
+import type { OptionSpec } from "./_args.ts";
 
 /** The options of `sweep doctor` besides `--dir` and `--help`. */
 export const DOCTOR_OPTIONS: readonly OptionSpec[] = [

@@ -10,19 +10,19 @@
  */
 
 // deno-lint-ignore-file no-console
-import { formatOptions, type OptionSpec, parseArgs } from "../core/args.ts";
-import { formatDuration, renderBar } from "../core/bar.ts";
-import { readSeconds } from "../core/config.ts";
-import { loadEnv } from "../core/dotenv.ts";
+import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
+import { formatDuration, renderBar } from "../runner/bar.ts";
+import { readSeconds } from "../core/env.ts";
+import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "../core/failure_log.ts";
-import { readWait, WAIT_OPTION, waitForReports } from "../core/report_wait.ts";
+import { writeStderr } from "../runner/failure_log.ts";
+import { readWait, WAIT_OPTION, waitForReports } from "./_report_wait.ts";
 import {
   type Fleet,
   type FleetMinion,
   FleetReader,
   fleetTotals,
-} from "../core/fleet.ts";
+} from "./_fleet.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   {

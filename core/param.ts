@@ -6,7 +6,7 @@
  */
 
 import type { Env, JsonValue, LineFormat } from "./contracts.ts";
-import { readChoice } from "./config.ts";
+import { readChoice } from "./env.ts";
 
 /** How an engine turns a message's text into a param. */
 export type Decoder = "identity" | "json";

@@ -24,7 +24,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice } from "../core/config.ts";
+import { readChoice } from "../core/env.ts";
 import { ConfigError } from "../core/errors.ts";
 import { type ByteLines, openLineSource } from "../core/byte_lines.ts";
 import { explain } from "../core/denied.ts";

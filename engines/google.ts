@@ -40,7 +40,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readRequired } from "../core/config.ts";
+import { readChoice, readRequired } from "../core/env.ts";
 import { ConfigError } from "../core/errors.ts";
 import {
   type Decoder,

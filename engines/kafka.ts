@@ -44,7 +44,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readInteger, readSeconds } from "../core/config.ts";
+import { readChoice, readInteger, readSeconds } from "../core/env.ts";
 import { denial, deniedText } from "../core/denied.ts";
 import { ConfigError } from "../core/errors.ts";
 import {

@@ -50,7 +50,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readInteger, readLease } from "../core/config.ts";
+import { readChoice, readInteger, readLease } from "../core/env.ts";
 import { ConfigError } from "../core/errors.ts";
 import {
   decode,

@@ -37,7 +37,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice } from "../core/config.ts";
+import { readChoice } from "../core/env.ts";
 import { ConfigError } from "../core/errors.ts";
 import {
   decode,

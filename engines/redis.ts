@@ -34,7 +34,7 @@ import type {
   JsonValue,
   PublishOptions,
 } from "../core/contracts.ts";
-import { readChoice, readLease } from "../core/config.ts";
+import { readChoice, readLease } from "../core/env.ts";
 import { ConfigError } from "../core/errors.ts";
 import {
   decode,

@@ -67,14 +67,6 @@ export interface Scheduler {
   ownJob(env: Env): string | undefined;
 }
 
-/** Schedulers by the name `--scheduler` takes, loaded when chosen. */
-export const SCHEDULERS: Readonly<
-  Record<string, () => Promise<Scheduler>>
-> = {
-  slurm: async () => (await import("./slurm.ts")).slurm,
-  oar: async () => (await import("./oar.ts")).oar,
-};
-
 /** What a scheduler command printed and returned. */
 export interface CommandResult {
   /** Its exit status (127 when the program is not there, 124 on timeout). */

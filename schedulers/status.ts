@@ -15,7 +15,8 @@ import {
   type FleetSpec,
   type FleetState,
 } from "./fleet_dir.ts";
-import { type FleetJob, runCommand, SCHEDULERS } from "./scheduler.ts";
+import { type FleetJob, runCommand } from "./scheduler.ts";
+import { SCHEDULERS } from "./registry.ts";
 import { paramsLeft } from "./top_up.ts";
 
 /** One job of the fleet, with its minion when it reported. */

@@ -26,15 +26,15 @@
 
 import type { Engine, Env, StopCause } from "../core/contracts.ts";
 import { ConfigError } from "../core/errors.ts";
-import { ENGINES } from "../core/registry.ts";
+import { ENGINES } from "../runner/registry.ts";
 import { FleetDir, type FleetSpec, type FleetState } from "./fleet_dir.ts";
 import {
   type CommandRunner,
   type FleetJob,
   runCommand,
   type Scheduler,
-  SCHEDULERS,
 } from "./scheduler.ts";
+import { SCHEDULERS } from "./registry.ts";
 
 /** Failed submissions in a row after which top-ups stop. */
 export const MAX_FAILURES = 5;

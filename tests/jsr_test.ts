@@ -36,6 +36,7 @@ Deno.test("deno publish --dry-run passes with only the library, the CLI and thei
     "engines",
     "mod.ts",
     "reporters",
+    "runner",
     "schedulers",
   ]);
 });

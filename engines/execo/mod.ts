@@ -37,7 +37,7 @@ import type {
   PublishOptions,
   QueueCensus,
 } from "../../core/contracts.ts";
-import { readLease } from "../../core/config.ts";
+import { readLease } from "../../core/env.ts";
 import { dryQueue, sweepQueue } from "./queue.ts";
 import {
   addParams,

@@ -46,7 +46,7 @@ import {
   readChoice,
   readRequired,
   readSeconds,
-} from "../../core/config.ts";
+} from "../../core/env.ts";
 import { ConfigError } from "../../core/errors.ts";
 import {
   decode,

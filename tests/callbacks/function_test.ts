@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { FunctionCallback } from "../../callbacks/function.ts";
-import { minionize } from "../../core/minionize.ts";
+import { minionize } from "../../runner/minionize.ts";
 import { ConfigError, TaskStop } from "../../core/errors.ts";
 import { tempDir } from "../_cli.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ENGINES } from "../../core/registry.ts";
+import { ENGINES } from "../../runner/registry.ts";
 import type { RunningService } from "../services/harness.ts";
 import type { ConformanceQueue } from "./suite.ts";
 

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { cliCommand, eventually, tempDir } from "../_cli.ts";
 import { freePort } from "../services/harness.ts";
 import { MinionStats } from "../../core/stats.ts";
-import { parseStatsAddress, serveStats } from "../../core/stats_server.ts";
+import { parseStatsAddress, serveStats } from "../../runner/stats_server.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { assertThrows } from "../_assert.ts";
 

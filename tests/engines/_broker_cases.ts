@@ -10,7 +10,7 @@
 
 import type { JsonValue } from "../../core/contracts.ts";
 import { runMinion } from "../../core/minion.ts";
-import { ENGINES } from "../../core/registry.ts";
+import { ENGINES } from "../../runner/registry.ts";
 import { ROOT, type RunningService, waitUntil } from "../services/harness.ts";
 
 /** An engine and its server, as the cases see them. */

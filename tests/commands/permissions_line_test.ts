@@ -1,7 +1,10 @@
 import { assertEquals } from "../_assert.ts";
-import { readSettings } from "../../core/config.ts";
+import { readSettings } from "../../runner/config.ts";
 import type { Env } from "../../core/contracts.ts";
-import { neededPermissions, permissionFlags } from "../../core/permissions.ts";
+import {
+  neededPermissions,
+  permissionFlags,
+} from "../../commands/_permissions.ts";
 
 async function flags(
   env: Env,

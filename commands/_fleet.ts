@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { Env, QueueCensus } from "./contracts.ts";
-import { ConfigError } from "./errors.ts";
-import { ENGINES } from "./registry.ts";
-import { type MinionStatus, ReportFollower } from "./reports.ts";
-import type { StatsSnapshot } from "./stats.ts";
+import type { Env, QueueCensus } from "../core/contracts.ts";
+import { ConfigError } from "../core/errors.ts";
+import { ENGINES } from "../runner/registry.ts";
+import { type MinionStatus, ReportFollower } from "../core/reports.ts";
+import type { StatsSnapshot } from "../core/stats.ts";
 
 /** One minion as `top` shows it. */
 export interface FleetMinion {

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { ConfigError } from "./errors.ts";
-import { explain } from "./denied.ts";
-import type { MinionStats } from "./stats.ts";
+import { ConfigError } from "../core/errors.ts";
+import { explain } from "../core/denied.ts";
+import type { MinionStats } from "../core/stats.ts";
 
 /** Where to listen. */
 export interface StatsAddress {

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
-import { readLease, readSettings } from "../../core/config.ts";
+import { readLease } from "../../core/env.ts";
+import { readSettings } from "../../runner/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 
 Deno.test("settings default to the original's values", () => {

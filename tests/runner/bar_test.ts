@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { CLI, runCli, tempDir } from "../_cli.ts";
 import { available } from "../services/harness.ts";
-import { formatDuration, renderBar } from "../../core/bar.ts";
+import { formatDuration, renderBar } from "../../runner/bar.ts";
 
 /** The escape that clears the rest of the line. */
 const CLEAR = "\x1b[K";

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { Engine } from "./contracts.ts";
-import type { MinionStats } from "./stats.ts";
+import type { Engine } from "../core/contracts.ts";
+import type { MinionStats } from "../core/stats.ts";
 
 const encoder = new TextEncoder();
 

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { JsonValue, LineFormat } from "./contracts.ts";
-import { ConfigError } from "./errors.ts";
-import { byteLines, type ReadBytes } from "./byte_lines.ts";
-import { preview } from "./param.ts";
+import type { JsonValue, LineFormat } from "../core/contracts.ts";
+import { ConfigError } from "../core/errors.ts";
+import { byteLines, type ReadBytes } from "../core/byte_lines.ts";
+import { preview } from "../core/param.ts";
 
 /** What to say when a line is not JSON under the `json` format. */
 export interface NotJsonMessage {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { runCli, tempDir } from "../_cli.ts";
-import { parseProject, PROJECT_KEYS } from "../../core/project_schema.ts";
+import { parseProject, PROJECT_KEYS } from "../../runner/project_schema.ts";
 import { projectTemplate } from "../../commands/init.ts";
 
 /** A directory with ten params and the given project file and `.env`. */
@@ -276,7 +276,7 @@ Deno.test("minionize init writes a commented file that runs once uncommented, an
 });
 
 Deno.test("walltime, lease, heartbeat, quiet and the container runtime and options are read from .minionize.yml", async () => {
-  const { parseProject } = await import("../../core/project_schema.ts");
+  const { parseProject } = await import("../../runner/project_schema.ts");
   const project = parseProject(
     `walltime: "1-02:00:00"
 lease: 90

@@ -20,14 +20,14 @@ import {
   visit,
 } from "npm:yaml@2.9.1";
 import * as v from "npm:valibot@1.5.0";
-import { ConfigError } from "./errors.ts";
-import { describeRange, RANGES } from "./limits.ts";
+import { ConfigError } from "../core/errors.ts";
+import { describeRange, RANGES } from "../core/limits.ts";
 import type { Project } from "./project.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { parseStatsAddress } from "./stats_server.ts";
 import { quote, split } from "npm:shlex@3.0.0";
 import { CONTAINER_RUNTIMES } from "../callbacks/container.ts";
-import { parseDuration } from "./walltime.ts";
+import { parseDuration } from "../core/walltime.ts";
 
 interface _Key {
   /** The variable the key stands for, if any. */

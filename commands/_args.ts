@@ -9,27 +9,10 @@
  */
 
 import { quote } from "npm:shlex@3.0.0";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../core/errors.ts";
+import type { OptionSpec } from "../core/options.ts";
 
-/** One option. */
-export interface OptionSpec {
-  /** `--engine` */
-  long: string;
-  /** `-j` */
-  short?: string;
-  /** The variable it sets, e.g. `MINION_ENGINE`; a switch sets it to `1`. */
-  variable?: string;
-  /** The name of its value in help, e.g. `N`; absent for a switch. */
-  value?: string;
-  /** One line of help. */
-  help: string;
-  /**
-   * May be given more than once: the values are collected into the variable
-   * as one list of words, each quoted by shell rules, so that a reader that
-   * splits the variable by shell rules gets each value back whole.
-   */
-  repeatable?: boolean;
-}
+export type { OptionSpec };
 
 /** What a command line says. */
 export interface ParsedArgs {

@@ -8,9 +8,9 @@
  */
 
 import { parse } from "npm:dotenv@18.0.10";
-import { ConfigError } from "./errors.ts";
-import { explain } from "./denied.ts";
-import type { Env } from "./contracts.ts";
+import { ConfigError } from "../core/errors.ts";
+import { explain } from "../core/denied.ts";
+import type { Env } from "../core/contracts.ts";
 import { PROJECT_FILE, readProject } from "./project.ts";
 
 const ASSIGNMENT = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*)$/;

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { JsonValue } from "./contracts.ts";
-import { ConfigError } from "./errors.ts";
+import type { JsonValue } from "../core/contracts.ts";
+import { ConfigError } from "../core/errors.ts";
 
 /**
  * A sweep specification: each parameter maps to its list of levels, or to an
@@ -25,7 +25,7 @@ export interface SweepSpec {
  *
  * @example
  * ```ts
- * import { product } from "./product.ts";
+ * import { product } from "./_product.ts";
  * product({ a: [1, 2], b: { x: { c: [true] }, y: {} } });
  * // [{a:1,b:"x",c:true}, {a:1,b:"y"}, {a:2,b:"x",c:true}, {a:2,b:"y"}]
  * ```

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { EnginePlugin, ReporterPlugin } from "./contracts.ts";
+import type { EnginePlugin, ReporterPlugin } from "../core/contracts.ts";
 
 /** Engines by the name `MINION_ENGINE` takes. */
 export const ENGINES: Readonly<Record<string, () => Promise<EnginePlugin>>> = {

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
-import { parseArgs } from "../../core/args.ts";
+import { parseArgs } from "../../commands/_args.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { RUN_OPTIONS } from "../../commands/run.ts";
 import { split } from "shlex";

@@ -5,7 +5,7 @@ import {
   assertRejects,
 } from "../_assert.ts";
 import { ROOT, runCli, tempDir } from "../_cli.ts";
-import { minionize } from "../../core/minionize.ts";
+import { minionize } from "../../runner/minionize.ts";
 import { ProcessCallback } from "../../callbacks/process.ts";
 import type { JsonValue } from "../../core/contracts.ts";
 

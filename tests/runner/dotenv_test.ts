@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../_assert.ts";
-import { loadEnv, readDotEnv } from "../../core/dotenv.ts";
+import { loadEnv, readDotEnv } from "../../runner/dotenv.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { tempDir } from "../_cli.ts";
 

@@ -8,9 +8,9 @@
  */
 
 import { resolve } from "node:path";
-import type { Settings } from "./config.ts";
-import type { Env } from "./contracts.ts";
-import { findExecutable } from "./path.ts";
+import type { Settings } from "../runner/config.ts";
+import type { Env } from "../core/contracts.ts";
+import { findExecutable } from "../core/path.ts";
 
 /** Permissions by kind, each a list of what it is granted on. */
 export interface Permissions {

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { ConfigError } from "./errors.ts";
-import { explain } from "./denied.ts";
+import { ConfigError } from "../core/errors.ts";
+import { explain } from "../core/denied.ts";
 
 /** The project file's name. */
 export const PROJECT_FILE = ".minionize.yml";

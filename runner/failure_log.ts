@@ -9,9 +9,9 @@
  * @module
  */
 
-import type { MinionEventMap } from "./contracts.ts";
-import type { MinionSummary } from "./minion.ts";
-import { paramText } from "./param.ts";
+import type { MinionEventMap } from "../core/contracts.ts";
+import type { MinionSummary } from "../core/minion.ts";
+import { paramText } from "../core/param.ts";
 
 /** Longest param shown in a line; the rest is cut with `…`. */
 const PARAM_WIDTH = 60;

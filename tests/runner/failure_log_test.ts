@@ -1,6 +1,6 @@
 import { assertEquals, assertMatch } from "../_assert.ts";
 import { ROOT, runCli, tempDir } from "../_cli.ts";
-import { failureLine, summaryLine } from "../../core/failure_log.ts";
+import { failureLine, summaryLine } from "../../runner/failure_log.ts";
 import type { MinionEventMap } from "../../core/contracts.ts";
 
 const FILE = { MINION_ENGINE: "file" };

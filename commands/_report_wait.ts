@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { OptionSpec } from "./args.ts";
-import { ConfigError } from "./errors.ts";
+import type { OptionSpec } from "./_args.ts";
+import { ConfigError } from "../core/errors.ts";
 
 /** The `--wait` option of `status` and `top`. */
 export const WAIT_OPTION: OptionSpec = {

@@ -9,12 +9,12 @@
 
 import { FunctionCallback, type TaskFunction } from "../callbacks/function.ts";
 import { readSettings } from "./config.ts";
-import type { Callback } from "./contracts.ts";
+import type { Callback } from "../core/contracts.ts";
 import { loadEnv } from "./dotenv.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../core/errors.ts";
 import { writeStderr } from "./failure_log.ts";
 import { launch } from "./launch.ts";
-import type { MinionSummary } from "./minion.ts";
+import type { MinionSummary } from "../core/minion.ts";
 
 /** How {@linkcode minionize} runs a callback. */
 export interface MinionizeOptions {
@@ -62,7 +62,7 @@ function callbackName(task: TaskFunction | Callback): string {
  *
  * @example Run a ProcessCallback subclass on the engine from the environment
  * ```ts ignore
- * import { type JsonValue, minionize, ProcessCallback } from "./mod.ts";
+ * import { type JsonValue, minionize, ProcessCallback } from "../core/mod.ts";
  *
  * // The queue holds {"arg1": ..., "arg2": ...}; a.out wants
  * // `a.out --arg1 VALUE1 VALUE2`.

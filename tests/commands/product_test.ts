@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
-import { parseParamOptions, product } from "../../core/product.ts";
+import { parseParamOptions, product } from "../../commands/_product.ts";
 import { ConfigError } from "../../core/errors.ts";
 
 Deno.test("product varies the last parameter fastest, as execo's sweep does", () => {

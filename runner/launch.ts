@@ -12,21 +12,21 @@ import type {
   MinionEvent,
   Reporter,
   StopCause,
-} from "./contracts.ts";
+} from "../core/contracts.ts";
 import { ProgressBar } from "./bar.ts";
 import { failureLine, summaryLine } from "./failure_log.ts";
-import { killAll } from "./children.ts";
+import { killAll } from "../core/children.ts";
 import type { Settings } from "./config.ts";
 import {
   hostname,
   type MinionSummary,
   newMinionId,
   runMinion,
-} from "./minion.ts";
+} from "../core/minion.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
-import { walltimeDeadline } from "./walltime.ts";
-import { schedulerJob } from "./scheduler_job.ts";
-import { MinionStats } from "./stats.ts";
+import { walltimeDeadline } from "../core/walltime.ts";
+import { schedulerJob } from "../core/scheduler_job.ts";
+import { MinionStats } from "../core/stats.ts";
 import { serveStats, type StatsServer } from "./stats_server.ts";
 import { startWatchdog } from "./watchdog.ts";
 
