@@ -222,7 +222,7 @@ export async function neededPermissions(
   }
   const image = env.MINION_CONTAINER_IMAGE?.trim();
   if ((image || command.length > 0) && !settings.dryRun && linux) {
-    // The watchdog that stops a killed minion's programs (core/watchdog.ts).
+    // The watchdog that stops a killed minion's programs (runner/watchdog.ts).
     add({ run: ["sh"] });
   }
   if (image) {

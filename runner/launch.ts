@@ -130,7 +130,7 @@ export async function launch(
     }
     if (stats && bar) progress = await ProgressBar.start(stats, engine);
     // A minion killed at once (kill -9) would leave its programs running:
-    // a watchdog stops them (core/watchdog.ts).
+    // a watchdog stops them (runner/watchdog.ts).
     // Plain functions start no program carrying MINION_ID; any other
     // callback (ProcessCallback, a subclass, a container) may.
     const watchdog = !settings.dryRun &&
