@@ -49,7 +49,12 @@ Deno.test({
     const watch = watchJobs(list);
     try {
       await sweepIn(dir, PARAMS);
-      const work = await workScript(dir, 0.2, "SLURM_JOB_ID");
+      // Half a second a param makes a job live about 5 s: longer than Slurm
+      // takes to start a job submitted meanwhile (up to 3 s seen), so the
+      // jobs a start submits overlap the jobs that submitted them and the
+      // fleet does reach its limit. At 0.2 s the jobs ended first in about
+      // half the runs and the fleet never held more than 4.
+      const work = await workScript(dir, 0.5, "SLURM_JOB_ID");
       const submit = (jobs?: number) =>
         runCli([
           "submit",
@@ -76,10 +81,20 @@ Deno.test({
 
       // Mid-run, once the fleet is full: a second submit asking for five
       // more adds nothing beyond the limits, and the views show the jobs.
-      await waitUntil("the fleet to fill up", async () => {
-        const jobs = await list();
-        return (jobs?.length ?? 0) >= 6 && (await runsOf(dir)).length > 40;
-      }, 120_000);
+      await waitUntil(
+        "the fleet to fill up",
+        async () => {
+          const jobs = await list();
+          return (jobs?.length ?? 0) >= 6 && (await runsOf(dir)).length > 40;
+        },
+        120_000,
+        async () =>
+          `${(await runsOf(dir)).length} lines in runs.log; squeue: ${
+            JSON.stringify(await list())
+          }; ${timeline(watch.samples)}; fleet log: ${
+            JSON.stringify(await fleetLog(dir))
+          }`,
+      );
       const second = await submit(5);
       assertEquals(second.code, 0, second.stderr);
       const added = Number(/submitted (\d+) job/.exec(second.stderr)?.[1]);

@@ -63,11 +63,16 @@ export function freePort(): number {
   return port;
 }
 
-/** Resolves once `check` returns true; throws after `timeoutMs`. */
+/**
+ * Resolves once `check` returns true; throws after `timeoutMs`, with what
+ * `explain` says about the state it gave up on (a timeout that only says
+ * "not ready" leaves the next reader guessing).
+ */
 export async function waitUntil(
   what: string,
   check: () => Promise<boolean> | boolean,
   timeoutMs = 30_000,
+  explain?: () => Promise<string> | string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -78,7 +83,14 @@ export async function waitUntil(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`${what} was not ready after ${timeoutMs / 1000}s`);
+  let seen = "";
+  if (explain !== undefined) {
+    seen = await Promise.resolve().then(explain).then(
+      (text) => `; last seen: ${text}`,
+      (e) => `; and explaining it failed: ${e}`,
+    );
+  }
+  throw new Error(`${what} was not ready after ${timeoutMs / 1000}s${seen}`);
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
