@@ -1,5 +1,5 @@
 /**
- * The baseline of P1: the least a Deno program can do to run `true` once per
+ * The baseline of task_overhead.ts: the least a Deno program can do to run `true` once per
  * line of a file with two children in flight. No queue, no reporting.
  *
  * @module

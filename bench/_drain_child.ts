@@ -1,5 +1,5 @@
 /**
- * One minion of `p10_engines.ts`: runs a no-op function over the queue the
+ * One minion of `engines_drain.ts`: runs a no-op function over the queue the
  * environment names (`minionize()`, as a user's script would), then prints
  * when it ran its first and last param and how many it did, as JSON.
  *

@@ -5,7 +5,7 @@
  *
  * A plain `deno bundle -o` file holds about 12 MB of JavaScript that V8
  * scans at every start (2.3 to 5 times the start time of `deno run cli.ts`,
- * `bench/p11_bundle.ts`), although a minion uses one engine. So the code is
+ * `bench/bundle_startup.ts`), although a minion uses one engine. So the code is
  * cut into chunks by `deno bundle --code-splitting` (the CLI, each command,
  * each engine and what they share), each chunk is kept at the end of the
  * file (gzipped when large), and a small loader turns a chunk into a module

@@ -1,5 +1,5 @@
 /**
- * P1: the cost minionize adds per task. 2,000 params of `true`, two in
+ * The cost minionize adds per task. 2,000 params of `true`, two in
  * flight, file engine: minionize next to a bare `Deno.Command` loop,
  * `xargs -P2` and GNU `parallel -j2`, in one run (3 rounds, medians).
  * Target: minionize ≤ 1.10× the bare loop. Also the time from start to the
@@ -89,7 +89,9 @@ for (const [name] of contenders) {
     (cpu(name) / cpu(BARE)).toFixed(2),
   ]);
 }
-console.log(`P1: ${PARAMS} params of 'true', 2 in flight, ${ROUNDS} rounds`);
+console.log(
+  `Task overhead: ${PARAMS} params of 'true', 2 in flight, ${ROUNDS} rounds`,
+);
 printTable(rows);
 const ratio = wall("minionize -j2") / wall(BARE);
 console.log(

@@ -1,5 +1,5 @@
 /**
- * P11: the single file next to the source. Start-up of three ways to run
+ * The single file next to the source. Start-up of three ways to run
  * the CLI, side by side in one run, each from an empty directory:
  *
  * - `deno run -A cli.ts` from the clone (what `deno task install` installs);
@@ -13,7 +13,7 @@
  * in turn so that a busy machine slows all alike: wall seconds (measured
  * around the process) and peak RSS (GNU time's %M). Needs /usr/bin/time.
  *
- * Run: `deno run -A bench/p11_bundle.ts [ROUNDS]`.
+ * Run: `deno run -A bench/bundle_startup.ts [ROUNDS]`.
  *
  * @module
  */

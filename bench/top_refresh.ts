@@ -1,5 +1,5 @@
 /**
- * O1: the cost of one `minionize top` refresh over a reports directory of
+ * The cost of one `minionize top` refresh over a reports directory of
  * 200 minions with 500 finished params each (~60 MB of json lines), while one
  * more event per minion arrives between refreshes: reading every file whole
  * (`readStatus`, as `minionize status` does) next to following them
@@ -80,7 +80,7 @@ await Deno.remove(dir, { recursive: true });
 const w = median(whole);
 const f = median(followed);
 console.log(
-  `O1: ${MINIONS} report files, ${EVENTS} params each, ${
+  `top refresh: ${MINIONS} report files, ${EVENTS} params each, ${
     (bytes / 1e6).toFixed(0)
   } MB; one event per file between refreshes; ${ROUNDS} rounds`,
 );

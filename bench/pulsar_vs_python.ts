@@ -1,5 +1,5 @@
 /**
- * P5 (pulsar): drains 10,000 no-op params through one minion (a function
+ * Pulsar: drains 10,000 no-op params through one minion (a function
  * callback that does nothing, so only the engine, its TypeScript client and
  * the loop are measured), at `-j 1` and `-j 8`, and side by side in the same
  * run against the same broker, through the official Python client
@@ -8,7 +8,7 @@
  * own topic, filled beforehand by `minionize publish`'s producer (not
  * timed). Prints messages per second and the ratio to the Python client.
  *
- * Run: `deno run -A bench/p5_pulsar.ts [COUNT]` (install the broker and the
+ * Run: `deno run -A bench/pulsar_vs_python.ts [COUNT]` (install the broker and the
  * Python client with `bash tests/services/install.sh pulsar`).
  *
  * @module
@@ -89,7 +89,7 @@ try {
     rows.push([name, await run(topic)]);
   }
   const base = COUNT / (rows[0]![1] / 1000);
-  console.log(`P5 pulsar: drain ${COUNT} no-op messages, one consumer`);
+  console.log(`Pulsar: drain ${COUNT} no-op messages, one consumer`);
   console.log(
     `${"".padEnd(36)} ${"seconds".padStart(8)} ${"msg/s".padStart(8)} ${
       "vs python".padStart(9)

@@ -1,5 +1,5 @@
 /**
- * P10, choosing an engine: drains the same COUNT no-op params through the
+ * Choosing an engine: drains the same COUNT no-op params through the
  * real minion (`minionize()` with a function that does nothing, `-j 8`, in
  * its own process, as a user's script runs) on every engine, one after the
  * other in one run, each against its real server started on loopback by the
@@ -8,7 +8,7 @@
  * any minion) to the last one finished, so process start-up is left out.
  * Best of ROUNDS rounds.
  *
- * Run: `deno run -A bench/p10_engines.ts [COUNT]` (`ONLY=execo,redis`,
+ * Run: `deno run -A bench/engines_drain.ts [COUNT]` (`ONLY=execo,redis`,
  * `MANY=4`, `ROUNDS=2`; install servers with `bash tests/services/install.sh`).
  *
  * @module
@@ -186,7 +186,7 @@ for (const name of Object.keys(ENGINE_SETUP)) {
 }
 
 console.log(
-  `P10 engines: ${COUNT} no-op params, -j ${JOBS} per minion, best of ${ROUNDS} rounds`,
+  `Every engine: ${COUNT} no-op params, -j ${JOBS} per minion, best of ${ROUNDS} rounds`,
 );
 const header = [
   "engine",

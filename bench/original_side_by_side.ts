@@ -1,5 +1,5 @@
 /**
- * P9: ours next to the original. 1,000 params of `true` on a sweep written
+ * Ours next to the original. 1,000 params of `true` on a sweep written
  * by Python execo's `ParamSweeper` (the seed's quickstart, bigger): the
  * original Python `minionize` 0.3.4 drains one copy and ours
  * (`MINION_ENGINE=execo minionize true`) drains the other, one minion each,
@@ -7,7 +7,7 @@
  * (GNU time's %M: the largest of the minion and the programs it ran).
  * Needs the venv of `tests/services/install/execo.sh` and /usr/bin/time.
  *
- * Run: `deno run -A bench/p9_original.ts`.
+ * Run: `deno run -A bench/original_side_by_side.ts`.
  *
  * @module
  */

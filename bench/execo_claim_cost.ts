@@ -1,11 +1,11 @@
 /**
- * P3: the execo engine's cost per claim+ack at 10,000 and 1,000,000 params
+ * The execo engine's cost per claim+ack at 10,000 and 1,000,000 params
  * (target: at most 1.5x apart), and the throughput of 4 minion processes
  * with a no-op callback beside 4 Python processes doing execo
  * `ParamSweeper.get_next()`/`done()` on a sweep of the same size (target:
  * at least 20x). Needs the venv of `tests/services/install/execo.sh`.
  *
- * Run: `deno run -A bench/p3_execo.ts` (`--quick` for smaller counts).
+ * Run: `deno run -A bench/execo_claim_cost.ts` (`--quick` for smaller counts).
  *
  * @module
  */
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     console.log(
       `${a.padEnd(44)}${b.padStart(14)}${c.padStart(14)}${d.padStart(10)}`,
     );
-  console.log("P3: execo engine");
+  console.log("execo engine: cost per claim+ack");
   row("measure", "minionize", "reference", "ratio");
   row(
     `claim+ack, us/op: ${quick ? "200,000" : "1,000,000"} vs 10,000 params`,

@@ -1,5 +1,5 @@
 /**
- * P4 (redis, postgres, nats): drains 10,000 no-op params through one minion
+ * Redis, PostgreSQL and NATS: drains 10,000 no-op params through one minion
  * (`-j 8`, a function callback that does nothing, so only the engine and the
  * loop are measured) and, side by side in the same run against the same
  * server, through a plain loop written with the same client library that
@@ -7,7 +7,7 @@
  * each, the best of each kept. Prints each engine's throughput as a ratio
  * of the plain loop's (target ≥ 0.8×).
  *
- * Run: `deno run -A bench/p4_brokers_a.ts [COUNT]` (`ONLY=nats,redis` to
+ * Run: `deno run -A bench/brokers_redis_postgres_nats.ts [COUNT]` (`ONLY=nats,redis` to
  * measure some engines only; servers are started on
  * loopback by the test harness; install them with
  * `bash tests/services/install.sh redis postgres nats`).
@@ -185,7 +185,7 @@ for (
 }
 
 console.log(
-  `P4 brokers (redis, postgres, nats): ${COUNT} no-op params, -j ${JOBS}, best of ${ROUNDS} alternating rounds`,
+  `Redis, PostgreSQL, NATS: ${COUNT} no-op params, -j ${JOBS}, best of ${ROUNDS} alternating rounds`,
 );
 const header = ["engine", "plain loop /s", "minion /s", "ratio (≥ 0.8×)"];
 const widths = header.map((h, i) =>

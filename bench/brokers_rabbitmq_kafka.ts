@@ -1,5 +1,5 @@
 /**
- * P4 (RabbitMQ and Kafka): what the minion loop costs on a broker. For each
+ * What the minion loop costs on RabbitMQ and Kafka. For each
  * engine, 10,000 no-op params drained by one minion (`-j 8`, an in-process
  * no-op function) next to a plain loop written with the same client library
  * that only receives and acknowledges (RabbitMQ: prefetch 8, manual acks,
@@ -255,7 +255,7 @@ rows.push([
   "",
 ]);
 console.log(
-  `P4 (RabbitMQ, Kafka): ${PARAMS} no-op params, ${JOBS} in flight, ${ROUNDS} rounds, medians`,
+  `RabbitMQ, Kafka: ${PARAMS} no-op params, ${JOBS} in flight, ${ROUNDS} rounds, medians`,
 );
 printTable(rows);
 for (const line of verdicts) console.log(line);

@@ -1,5 +1,5 @@
 /**
- * P2: the seed's quickstart grown to 1,000 params of `true`. Python execo
+ * The seed's quickstart grown to 1,000 params of `true`. Python execo
  * writes three identical sweeps; the original Python `minionize` 0.3.4 runs
  * one, ours (`MINION_ENGINE=execo minionize true`) runs the second as it is,
  * in execo's files that Python minions could share, and the third after
@@ -7,7 +7,7 @@
  * by side in one run (target: at least 4x faster in execo's files). Needs
  * the venv of `tests/services/install/execo.sh`.
  *
- * Run: `deno run -A bench/p2_quickstart.ts` (`--quick` for 200 params).
+ * Run: `deno run -A bench/quickstart_execo_files.ts` (`--quick` for 200 params).
  *
  * @module
  */
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     await Deno.remove(cwd, { recursive: true });
   }
   console.log(
-    `P2: quickstart, ${count} params of 'true', one minion, best of ${rounds}`,
+    `Quickstart in execo files, ${count} params of 'true', one minion, best of ${rounds}`,
   );
   console.log(
     `${"measure".padEnd(36)}${"minionize".padStart(12)}${
