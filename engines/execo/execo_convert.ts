@@ -23,7 +23,6 @@
  * @module
  */
 
-import { ftruncateSync, writeSync } from "node:fs";
 import {
   INDEX_PREFIX,
   LOG,
@@ -126,16 +125,13 @@ async function convertLocked(
   const initial: InitialState = { texts: [...state.texts], states };
   const message = movedMessage(dir);
   // 1. Python minions stop at their next step, ours switch.
-  const { inProgress } = store.files;
-  const old = readShared(inProgress);
+  const old = store.readInProgress();
   if (!skipMarker(old).marker) {
     const poison = poisonPickle(message);
     const bytes = new Uint8Array(poison.length + old.length);
     bytes.set(poison);
     bytes.set(old, poison.length);
-    // Cut first: a shared filesystem's other clients see a change of size.
-    ftruncateSync(inProgress.fd, 0);
-    writeSync(inProgress.fd, bytes, 0, bytes.length, 0);
+    store.writeInProgress(bytes);
   }
   // 2. Python minions that start stop at once.
   const sweepsFile = openShared(path(dir, EXECO_SWEEPS), { write: false });
@@ -178,10 +174,6 @@ function holdsJournal(dir: string): boolean {
 // A process that finds a conversion cut short by a crash finishes it.
 setConverter(async (store, options) => {
   // Read what `inprogress` held before the marker: the claims to keep.
-  store.mirror.applyInProgress(
-    readShared(store.files.inProgress),
-    Date.now(),
-    true,
-  );
+  store.mirror.applyInProgress(store.readInProgress(), Date.now(), true);
   await convertLocked(store, true, options);
 });

@@ -20,7 +20,16 @@
  * @module
  */
 
-import { fsyncSync, ftruncateSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import {
   checkDirectory,
   concat,
@@ -178,19 +187,6 @@ export class ExecoStore {
   /** The mirror of execo's files (for the conversion). */
   get mirror(): ExecoMirror {
     return this.#mirror;
-  }
-
-  /** The descriptors of `done`, `inprogress` and `minionize.claims`. */
-  get files(): {
-    done: SharedFile;
-    inProgress: SharedFile;
-    claims: SharedFile;
-  } {
-    return {
-      done: this.#done,
-      inProgress: this.#inProgress,
-      claims: this.#claims,
-    };
   }
 
   /** Whether this store goes on in minionize's own format now. */
@@ -374,10 +370,65 @@ export class ExecoStore {
     }
     const torn = mirror.applyDone(done.bytes);
     if (torn > 0) ftruncateSync(this.#done.fd, mirror.doneOffset);
-    return mirror.applyInProgress(
-      this.#read(this.#inProgress, 0).bytes,
-      Date.now(),
-    );
+    return mirror.applyInProgress(this.readInProgress(), Date.now());
+  }
+
+  /** A descriptor of `inprogress` as read in this lock hold (local disks). */
+  #inProgressFd: number | undefined;
+
+  /**
+   * Reads `inprogress` under the locks, through a descriptor opened now by
+   * its path: the file may have been replaced since (see
+   * {@linkcode writeInProgress}), and on a shared filesystem past the
+   * client's cache.
+   */
+  readInProgress(): Uint8Array {
+    const read = readFresh(path(this.dir, EXECO_IN_PROGRESS), 0, {
+      dropCache: this.profile.shared,
+      write: !this.profile.shared,
+    });
+    this.#fresh.push(read.fd);
+    this.#inProgressFd = read.fd;
+    return read.bytes;
+  }
+
+  /**
+   * Writes `inprogress` whole, under the locks, after
+   * {@linkcode readInProgress}.
+   *
+   * On a shared filesystem it writes a new file and renames it over
+   * `inprogress`. A GlusterFS client (measured) keeps serving old bytes of
+   * a file rewritten in place at the same size, even to a process that
+   * opens it anew, until it sees its size change; and a set of params in
+   * progress often keeps its size (a param finished and the next one taken
+   * in one write). A Python minion on another host then read our `inprogress`
+   * without a claim we had just written, took that param again, or wrote
+   * its stale set back, so that our claim vanished and another minion took
+   * the param (one param of 60 ran twice in 3 runs of 30, measured). A new
+   * file is one no client has cached: Python opens `inprogress` by its
+   * path at every step, and only once it holds the lock on `done`, which
+   * this process holds until it has renamed. (execo's lock on `inprogress`
+   * is always taken under the one on `done`, by execo and here: the lock on
+   * `done` is what excludes; the one this process keeps on its first
+   * `inprogress` file stays for execo's rules.)
+   *
+   * On a local disk it writes over the file in place and cuts it after: a
+   * crash between the two leaves the new set followed by old bytes, which
+   * readers ignore.
+   *
+   * @throws {SweepError} when it cannot be written
+   */
+  writeInProgress(bytes: Uint8Array): void {
+    const file = path(this.dir, EXECO_IN_PROGRESS);
+    if (this.profile.shared) {
+      replaceFile(file, bytes, this.profile.syncEachWrite);
+    } else {
+      const fd = this.#inProgressFd!;
+      this.#writeAt(file, fd, bytes, 0);
+      const before = this.#mirror.inProgressBytes?.length ?? Infinity;
+      if (bytes.length < before) ftruncateSync(fd, bytes.length);
+    }
+    this.#mirror.inProgressBytes = bytes;
   }
 
   /** Descriptors opened for reads under the lock, closed once it is let go. */
@@ -503,27 +554,11 @@ export class ExecoStore {
           kind: "set",
           items: mirror.inProgressValues(),
         });
-        if (this.profile.shared) {
-          // Cut first, as execo does: a client of a shared filesystem
-          // (GlusterFS over FUSE, measured) drops what it cached of a file
-          // when its size changes, but may keep serving old bytes of a file
-          // rewritten in place at the same size.
-          ftruncateSync(this.#inProgress.fd, 0);
-          this.#write(this.#inProgress, bytes, 0);
-        } else {
-          // On one host, write over and cut after: a crash between the two
-          // leaves the new set followed by old bytes, which readers ignore.
-          this.#write(this.#inProgress, bytes, 0);
-          const before = mirror.inProgressBytes?.length ?? Infinity;
-          if (bytes.length < before) {
-            ftruncateSync(this.#inProgress.fd, bytes.length);
-          }
-        }
-        mirror.inProgressBytes = bytes;
+        this.writeInProgress(bytes);
       }
       if (late.length > 0) this.#appendClaims(late);
       if (wrote && this.profile.syncEachWrite) {
-        for (const file of [this.#claims, this.#done, this.#inProgress]) {
+        for (const file of [this.#claims, this.#done]) {
           fsyncSync(file.fd);
         }
       }
@@ -543,19 +578,14 @@ export class ExecoStore {
   }
 
   #write(file: SharedFile, bytes: Uint8Array, at: number): void {
+    this.#writeAt(file.path, file.fd, bytes, at);
+  }
+
+  #writeAt(file: string, fd: number, bytes: Uint8Array, at: number): void {
     try {
-      let written = 0;
-      while (written < bytes.length) {
-        written += writeSync(
-          file.fd,
-          bytes,
-          written,
-          bytes.length - written,
-          at + written,
-        );
-      }
+      writeAllAt(fd, bytes, at);
     } catch (error) {
-      throw writeError(file.path, error);
+      throw writeError(file, error);
     }
   }
 
@@ -647,5 +677,50 @@ async function readSweeps(dir: string): Promise<Uint8Array> {
     }
   } finally {
     releaseShared(file);
+  }
+}
+
+/** Writes all of `bytes` at `at`. */
+function writeAllAt(fd: number, bytes: Uint8Array, at: number): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += writeSync(
+      fd,
+      bytes,
+      written,
+      bytes.length - written,
+      at + written,
+    );
+  }
+}
+
+/**
+ * Writes `bytes` to a new file beside `file` (synced if `sync`) and renames
+ * it over `file`: readers see the old file or the new one, whole.
+ *
+ * @throws {SweepError} when it cannot be written (`full` when out of space)
+ */
+function replaceFile(file: string, bytes: Uint8Array, sync: boolean): void {
+  const temporary = `${file}.tmp${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const fd = openSync(
+      temporary,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+      0o666,
+    );
+    try {
+      writeAllAt(fd, bytes, 0);
+      if (sync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, file);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // never made, or renamed already
+    }
+    throw writeError(file, error);
   }
 }

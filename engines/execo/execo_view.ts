@@ -17,7 +17,7 @@ import {
   skipMarker,
 } from "./execo_mirror.ts";
 import { explainFile } from "./execo_store.ts";
-import { openShared, readShared, releaseShared } from "./posix_lock.ts";
+import { readCurrent } from "./posix_lock.ts";
 import type { SweepState } from "./state.ts";
 
 /**
@@ -36,21 +36,11 @@ export function isExecoSweep(dir: string): boolean {
   }
 }
 
-/** A file's bytes through this process's descriptor; undefined when missing. */
-function read(file: string): Uint8Array | undefined {
-  let shared;
-  try {
-    shared = openShared(file, { write: false });
-  } catch (error) {
-    if ((error as { code?: string }).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    return readShared(shared);
-  } finally {
-    releaseShared(shared);
-  }
-}
+/**
+ * A file's bytes as they are now (see `readCurrent`: reading never drops
+ * a lock this process holds); undefined when missing.
+ */
+const read = readCurrent;
 
 /**
  * The state of the execo sweep in `dir`, read as it is: a pickle being

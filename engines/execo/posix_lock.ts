@@ -18,7 +18,14 @@
  * @module
  */
 
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  statSync,
+} from "node:fs";
 import { basename, dirname } from "node:path";
 import { sleep } from "./lock.ts";
 import { SweepError } from "./files.ts";
@@ -46,6 +53,8 @@ const SYMBOLS = {
 
 interface Libc {
   lockf(fd: number, command: number): number;
+  /** Drops the cached pages of a file (`posix_fadvise` DONTNEED), where libc has it. */
+  dropCache(fd: number): void;
   size(fd: number): number;
   lockfWait(fd: number, command: number): Promise<number>;
   errno(): number;
@@ -74,6 +83,7 @@ function libc(what: string): Libc {
     try {
       const lib = Deno.dlopen(name, SYMBOLS);
       const errno = openErrno(name);
+      const dropCache = openDropCache(name);
       loaded = {
         lockf: (fd, command) => lib.symbols.lockf(fd, command, 0n),
         // The offset goes back to 0 at once: lockf's range starts there.
@@ -84,6 +94,7 @@ function libc(what: string): Libc {
         },
         lockfWait: (fd, command) => lib.symbols.lockfWait(fd, command, 0n),
         errno,
+        dropCache,
       };
       return loaded;
     } catch (error) {
@@ -109,6 +120,30 @@ function libc(what: string): Libc {
 function isDenied(error: unknown): boolean {
   const name = (error as Error)?.name;
   return name === "NotCapable" || name === "PermissionDenied";
+}
+
+/** `posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)`. */
+const FADV_DONTNEED = 4;
+
+/**
+ * Drops what the kernel cached of a file, where libc has `posix_fadvise`
+ * (not macOS: there it does nothing).
+ */
+function openDropCache(library: string): (fd: number) => void {
+  try {
+    const lib = Deno.dlopen(
+      library,
+      {
+        posix_fadvise: {
+          parameters: ["i32", "i64", "i64", "i32"],
+          result: "i32",
+        },
+      } as const,
+    );
+    return (fd) => void lib.symbols.posix_fadvise(fd, 0n, 0n, FADV_DONTNEED);
+  } catch {
+    return () => {};
+  }
 }
 
 /** Reads errno right after a failed call (on this thread). */
@@ -239,18 +274,81 @@ export function readShared(file: SharedFile, offset = 0): Uint8Array {
 }
 
 /**
+ * Reads all of the file at `path` as it is now, without a lock, and
+ * without closing a descriptor of a file this process may hold a lock on:
+ * through this process's descriptor of it while that still is the file at
+ * `path`, else (another process replaced it since) through one opened now.
+ *
+ * @returns its bytes, or undefined when there is no such file
+ * @throws {Error} as `node:fs` `openSync`
+ */
+export function readCurrent(path: string): Uint8Array | undefined {
+  let file: SharedFile;
+  try {
+    file = openShared(path, { write: false });
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    const held = fstatSync(file.fd);
+    const now = statSync(path, { throwIfNoEntry: false });
+    if (!now || (now.ino === held.ino && now.dev === held.dev)) {
+      return readShared(file);
+    }
+  } finally {
+    releaseShared(file);
+  }
+  // Replaced: this process holds no lock on the new file.
+  let read;
+  try {
+    read = readFresh(path, 0, { dropCache: false });
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return undefined;
+    throw error;
+  }
+  closeFresh([read.fd]);
+  return read.bytes;
+}
+
+/** How {@linkcode readFresh} opens and reads. */
+export interface ReadFreshOptions {
+  /**
+   * Drop what this host's kernel cached of the file first, so that the
+   * read goes to the server (for shared filesystems). @default {true}
+   */
+  dropCache?: boolean;
+  /** Open for writing too, creating the file if missing. @default {false} */
+  write?: boolean;
+}
+
+/**
  * Reads `path` from `offset` to its end through a descriptor of its own,
- * opened now: on a shared filesystem's client (FUSE) an open drops what the
- * client cached of the file, where a descriptor kept open may read pages
- * another host has since changed. The descriptor must stay open while this
- * process holds a lock on the file (a close would drop it): pass it to
- * `closeFresh` once the lock is let go.
+ * opened now: the file at that path now, even if another process replaced
+ * it since a descriptor was kept open, and past what this host's kernel
+ * cached of it. A client of a shared filesystem may serve pages of a file
+ * that another host has since changed: a GlusterFS FUSE client (measured)
+ * drops its cached pages when it sees the file's size change, but not on
+ * open, so a file rewritten in place at the same size (as execo rewrites
+ * `inprogress`) read back old bytes 9 times in 10, through a fresh
+ * descriptor too. So the cached pages are dropped first (`posix_fadvise`).
+ * The descriptor must stay open while this process holds a lock on the
+ * file (a close would drop it): pass it to `closeFresh` once the lock is
+ * let go.
+ *
+ * @throws {Error} as `node:fs` `openSync`
  */
 export function readFresh(
   path: string,
   offset: number,
+  options: ReadFreshOptions = {},
 ): { bytes: Uint8Array; size: number; fd: number } {
-  const fd = openSync(path, constants.O_RDONLY);
+  const fd = openSync(
+    path,
+    options.write ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY,
+    0o666,
+  );
+  if (options.dropCache ?? true) loaded?.dropCache(fd);
   const size = fstatSync(fd).size;
   const chunks: Uint8Array[] = [];
   let length = 0;
