@@ -21,7 +21,7 @@ import {
   FAILED,
   STATUS_NAMES,
   TODO,
-} from "../engines/execo/state.ts";
+} from "../engines/execo/param_state.ts";
 import type { SweepState } from "../engines/execo/state.ts";
 import {
   addParams,

@@ -34,7 +34,7 @@ import { EXECO_SWEEPS, skipMarker } from "./execo_mirror.ts";
 import { ExecoStore, setConverter } from "./execo_store.ts";
 import { poisonPickle, stopPickle } from "./pickle_write.ts";
 import { openShared, readShared, releaseShared } from "./posix_lock.ts";
-import { CLAIMED, type ParamState, TODO } from "./state.ts";
+import { CLAIMED, type ParamState, TODO } from "./param_state.ts";
 import { type InitialState, SweepStore } from "./store.ts";
 import type { StoreOptions } from "./store.ts";
 

@@ -20,9 +20,11 @@
 import type { JsonValue } from "../../core/contracts.ts";
 import { canonicalJson } from "../../core/param.ts";
 import type { LogRecord } from "./log.ts";
-import { PickleReader, PickleTruncated, type PyValue } from "./pickle_read.ts";
+import { PickleReader } from "./pickle_read.ts";
+import { PickleTruncated, type PyValue } from "./pickle_values.ts";
 import { jsonFromPy, needsOriginal, pyFromJson } from "./py_json.ts";
-import { CLAIMED, DONE, FAILED, SweepState, TODO } from "./state.ts";
+import { SweepState } from "./state.ts";
+import { CLAIMED, DONE, FAILED, TODO } from "./param_state.ts";
 
 /** execo's file of params. */
 export const EXECO_SWEEPS = "sweeps";

@@ -60,7 +60,8 @@ import {
   type SharedFile,
   sizeShared,
 } from "./posix_lock.ts";
-import { CLAIMED, DONE, FAILED, type SweepState, TODO } from "./state.ts";
+import type { SweepState } from "./state.ts";
+import { CLAIMED, DONE, FAILED, TODO } from "./param_state.ts";
 import type { StoreOptions, Transaction, TransactOptions } from "./store.ts";
 import { SweepStore } from "./store.ts";
 

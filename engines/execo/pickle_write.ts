@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { PyValue } from "./pickle_read.ts";
+import type { PyValue } from "./pickle_values.ts";
 
 const encoder = new TextEncoder();
 

@@ -10,7 +10,7 @@
  */
 
 import type { JsonValue } from "../../core/contracts.ts";
-import { HASHABLE_DICT, type PyValue } from "./pickle_read.ts";
+import { HASHABLE_DICT, type PyValue } from "./pickle_values.ts";
 
 /** A Python value that JSON cannot hold. */
 export class NotJsonError extends Error {

@@ -18,7 +18,7 @@
 
 import type { Delivery, Engine, JsonValue } from "../../core/contracts.ts";
 import { sleep } from "./lock.ts";
-import { CLAIMED, DONE } from "./state.ts";
+import { CLAIMED, DONE } from "./param_state.ts";
 import type { Transaction } from "./store.ts";
 import type { OpenSweep } from "./sweep.ts";
 

@@ -24,15 +24,15 @@ import {
   writeFileAtomically,
 } from "./files.ts";
 import { encodeRecord, scanRecords } from "./log.ts";
+import type { SweepState } from "./state.ts";
 import {
   type Counts,
   type ParamState,
   SHARD_SIZE,
   type ShardContent,
   shardOf,
-  type SweepState,
   TODO,
-} from "./state.ts";
+} from "./param_state.ts";
 
 /** One shard, as an index lists it. */
 export interface ShardEntry {

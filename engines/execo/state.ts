@@ -15,136 +15,25 @@
  */
 
 import type { LogRecord } from "./log.ts";
-
-/** Where a param stands. */
-export const TODO = 0;
-/** Claimed by a minion (its lease may have expired). */
-export const CLAIMED = 1;
-/** Done: acknowledged for good. */
-export const DONE = 2;
-/** Failed for good. */
-export const FAILED = 3;
-
-/** The status codes, by name. */
-export const STATUS_NAMES = ["todo", "in-progress", "done", "failed"] as const;
-
-/** Params in one shard. */
-export const SHARD_SIZE = 4096;
-
-/** Who holds a claimed param, and until when. */
-export interface Claim {
-  /** Token of the claim: the holder's random id and a counter. */
-  owner: string;
-  /** The holder's host name. */
-  host: string;
-  /** The holder's process id. */
-  pid: number;
-  /** When the lease runs out, in ms since the epoch, on the holder's clock. */
-  expires: number;
-  /** When it was claimed, in ms since the epoch, on the holder's clock. */
-  since: number;
-  /**
-   * Renewals applied since the claim: a claim whose renewals stop moving
-   * for a whole lease, timed on the reader's own clock, is abandoned.
-   */
-  renewals: number;
-  /**
-   * Held by a process outside minionize (a Python execo minion, seen in
-   * execo's `inprogress`): it has no lease, never expires, and nobody waits
-   * for it, as in execo.
-   */
-  external?: boolean;
-}
-
-/** Why a param failed. */
-export interface Failure {
-  /** What the minion said. */
-  reason: string;
-  /** When, in ms since the epoch. */
-  time: number;
-}
-
-/** The full state of one param, as a snapshot or a reset writes it. */
-export interface ParamState {
-  /** 0 todo, 1 claimed, 2 done, 3 failed. */
-  st: number;
-  /** Attempts finished or abandoned before the current one. */
-  a: number;
-  /** Claim token, when claimed. */
-  o?: string;
-  /** Holder's host, when claimed. */
-  h?: string;
-  /** Holder's pid, when claimed. */
-  p?: number;
-  /** Lease end in ms since the epoch, when claimed. */
-  x?: number;
-  /** When claimed, or when failed, in ms since the epoch. */
-  w?: number;
-  /** Failure reason, when failed (then `w` is when). */
-  e?: string;
-}
-
-/** Counts by status. */
-export interface Counts {
-  /** Params still to do. */
-  todo: number;
-  /** Params claimed (in progress), expired leases included. */
-  claimed: number;
-  /** Params done. */
-  done: number;
-  /** Params failed for good. */
-  failed: number;
-}
-
-/** The params of one shard, as its file holds them. */
-export interface ShardContent {
-  /** Canonical JSON of each param, from the shard's first id on. */
-  texts: string[];
-  /** States of the params that are not plain todo, by id. */
-  states: Map<number, ParamState>;
-}
-
-/** Reads a shard that is not loaded yet (throws when it cannot). */
-export type ShardLoader = (shard: number) => ShardContent;
-
-/** What a state starts from when it is not empty. */
-export interface StateSeed {
-  /** How many params the sweep holds. */
-  size: number;
-  /** Counts of each shard, in order. */
-  shards: Counts[];
-  /** Every claimed param's state, by id. */
-  claims: Map<number, ParamState>;
-}
-
-interface OwnerBody {
-  o?: string;
-  w?: number;
-  x?: number;
-  h?: string;
-  p?: number;
-  e?: string;
-  /** 1 for a claim held outside minionize (see {@linkcode Claim.external}). */
-  k?: number;
-}
-
-/** Thrown when a record cannot belong to a sane sweep. */
-export class StateError extends Error {
-  /**
-   * Makes the error.
-   *
-   * @param message what is inconsistent
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "StateError";
-  }
-}
-
-const emptyCounts = (): Counts => ({ todo: 0, claimed: 0, done: 0, failed: 0 });
-
-/** The shard that param `id` belongs to. */
-export const shardOf = (id: number): number => Math.floor(id / SHARD_SIZE);
+import {
+  type Claim,
+  CLAIMED,
+  claimOf,
+  COUNT_KEYS,
+  type Counts,
+  DONE,
+  emptyCounts,
+  FAILED,
+  type Failure,
+  type OwnerBody,
+  type ParamState,
+  SHARD_SIZE,
+  type ShardLoader,
+  shardOf,
+  StateError,
+  type StateSeed,
+  TODO,
+} from "./param_state.ts";
 
 /** The in-memory index of one sweep. */
 export class SweepState {
@@ -488,26 +377,7 @@ export class SweepState {
   }
 }
 
-function claimOf(body: OwnerBody): Claim {
-  return {
-    owner: body.o ?? "",
-    host: body.h ?? "",
-    pid: body.p ?? 0,
-    expires: body.x ?? 0,
-    since: body.w ?? 0,
-    renewals: 0,
-    ...(body.k === 1 ? { external: true } : {}),
-  };
-}
-
 /** Record types that change a param. */
 const CHANGES = { c: 1, e: 1, r: 1, n: 1, d: 1, f: 1, s: 1 };
 /** Record types that carry no param change: header, end, compaction. */
 const IGNORED = { h: 1, z: 1, g: 1, k: 1 };
-
-const COUNT_KEYS: readonly (keyof Counts)[] = [
-  "todo",
-  "claimed",
-  "done",
-  "failed",
-];

@@ -21,7 +21,8 @@ import {
 } from "./files.ts";
 import { withLock } from "./lock.ts";
 import { encodeRecord, scanRecords } from "./log.ts";
-import { type ParamState, StateError, SweepState, TODO } from "./state.ts";
+import { SweepState } from "./state.ts";
+import { type ParamState, StateError, TODO } from "./param_state.ts";
 import type { InitialState } from "./store.ts";
 
 const OLD_HEADER_BODY = JSON.stringify({
@@ -30,6 +31,15 @@ const OLD_HEADER_BODY = JSON.stringify({
 });
 /** The record that tells 0.1 minions the sweep moved. */
 const MOVED = "m";
+
+/** Whether `dir` holds a sweep of the first format, to be upgraded. */
+export function holdsOldSweep(dir: string): boolean {
+  try {
+    return Deno.statSync(path(dir, OLD_JOURNAL)).size > 0;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The state of the first-format sweep in `dir`, read without writing.

@@ -9,7 +9,7 @@ import {
   PickleReader,
   readPickle,
 } from "../../../engines/execo/pickle_read.ts";
-import type { PyValue } from "../../../engines/execo/pickle_read.ts";
+import type { PyValue } from "../../../engines/execo/pickle_values.ts";
 import {
   poisonPickle,
   stopPickle,

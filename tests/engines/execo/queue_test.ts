@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../../_assert.ts";
 import { rejects } from "node:assert/strict";
 import type { Delivery, Engine } from "../../../core/contracts.ts";
 import { sweepQueue } from "../../../engines/execo/queue.ts";
-import { CLAIMED, DONE, TODO } from "../../../engines/execo/state.ts";
+import { CLAIMED, DONE, TODO } from "../../../engines/execo/param_state.ts";
 import { createSweep, openSweep } from "../../../engines/execo/sweep.ts";
 
 const never = new AbortController().signal;

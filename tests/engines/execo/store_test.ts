@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../../_assert.ts";
 import { rejects } from "node:assert/strict";
 import { encodeRecord } from "../../../engines/execo/log.ts";
-import { DONE, SHARD_SIZE, TODO } from "../../../engines/execo/state.ts";
+import { DONE, SHARD_SIZE, TODO } from "../../../engines/execo/param_state.ts";
 import { LOG, SweepError, SweepStore } from "../../../engines/execo/store.ts";
 import {
   addParams,
