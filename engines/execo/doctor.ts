@@ -16,21 +16,9 @@
 import { meetPeers, type PeerRun } from "./doctor_peers.ts";
 import { clockVerdict, mountVerdict, probe } from "./doctor_local.ts";
 import { type Mount, mountOf } from "./mounts.ts";
+import type { Verdict } from "./verdict.ts";
 
-/** How a check came out: `fail` makes the doctor exit 1. */
-export type VerdictStatus = "ok" | "warn" | "fail" | "skip";
-
-/** The outcome of one check. */
-export interface Verdict {
-  /** The check: mount, probe, clock, peers, lock, read or reopen. */
-  check: string;
-  /** How it came out. */
-  status: VerdictStatus;
-  /** What was found. */
-  message: string;
-  /** What to change, when something is wrong. */
-  fix?: string;
-}
+export type { Verdict, VerdictStatus } from "./verdict.ts";
 
 /** How {@linkcode sweepDoctor} runs. */
 export interface DoctorOptions {

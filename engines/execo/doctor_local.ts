@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Verdict } from "./doctor.ts";
+import type { Verdict } from "./verdict.ts";
 import { type Mount, mountKind, mountProblems } from "./mounts.ts";
 
 /** A clock this far from the file server's (beyond the measuring error) is worth a warning. */
