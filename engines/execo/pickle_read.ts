@@ -139,8 +139,9 @@ export class PickleReader {
         return text.endsWith("\r") ? text.slice(0, -1) : text;
       },
       utf8: (n) => {
+        const bytes = take(n); // cut short: PickleTruncated
         try {
-          return utf8.decode(take(n));
+          return utf8.decode(bytes);
         } catch {
           throw new PickleError("a string is not valid UTF-8");
         }

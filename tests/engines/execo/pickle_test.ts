@@ -202,3 +202,30 @@ Deno.test("pickles read one after the other, and a torn one says so", () => {
   assertEquals(reader.offset, at);
   assertEquals(describe(readPickle(stopPickle("x"))), "marker");
 });
+
+Deno.test("a pickle cut anywhere before its STOP reads as cut short, inside a string too", () => {
+  // Python 3's pickle.dumps('p12', protocol=4) (framed), and minionize's own.
+  const python = Uint8Array.from(
+    atob("gASVBwAAAAAAAACMA3AxMpQu"),
+    (c) => c.charCodeAt(0),
+  );
+  const pickles = [
+    python,
+    writePickle("é p12"),
+    writePickle({
+      kind: "set",
+      items: ["p1", 2, { kind: "tuple", items: [] }],
+    }),
+  ];
+  for (const pickle of pickles) {
+    for (let cut = 0; cut < pickle.length; cut++) {
+      let name = "";
+      try {
+        readPickle(pickle.subarray(0, cut));
+      } catch (error) {
+        name = (error as Error).constructor.name;
+      }
+      assertEquals(name, "PickleTruncated", `cut at byte ${cut} of ${pickle}`);
+    }
+  }
+});
