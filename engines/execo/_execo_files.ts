@@ -11,6 +11,7 @@
 import {
   closeSync,
   constants,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   openSync,
@@ -59,6 +60,8 @@ export class ExecoFiles {
   #fresh: number[] = [];
   /** A descriptor of `inprogress` as read in this lock hold (local disks). */
   #inProgressFd: number | undefined;
+  /** The file that {@linkcode inProgress} is (device and inode). */
+  #inProgressId: string;
 
   private constructor(dir: string, profile: FsProfile, files: SharedFile[]) {
     this.#dir = dir;
@@ -68,6 +71,8 @@ export class ExecoFiles {
       SharedFile,
       SharedFile,
     ];
+    const { dev, ino } = fstatSync(this.inProgress.fd);
+    this.#inProgressId = `${dev}:${ino}`;
   }
 
   /**
@@ -111,19 +116,35 @@ export class ExecoFiles {
   }
 
   /**
-   * Reads `inprogress` under the locks, through a descriptor opened now by
-   * its path: the file may have been replaced since (see
-   * {@linkcode writeInProgress}), and on a shared filesystem past the
-   * client's cache.
+   * Reads `inprogress` under the locks, as the file at its path is now: it
+   * may have been replaced since (see {@linkcode writeInProgress}). On a
+   * shared filesystem through a descriptor opened now, past the client's
+   * cache; on a local disk through the descriptor kept open while it still
+   * is that file.
    */
   readInProgress(): Uint8Array {
-    const read = readFresh(path(this.#dir, EXECO_IN_PROGRESS), 0, {
+    const file = path(this.#dir, EXECO_IN_PROGRESS);
+    if (!this.#profile.shared && this.#isFirstInProgress(file)) {
+      this.#inProgressFd = this.inProgress.fd;
+      return readShared(this.inProgress);
+    }
+    const read = readFresh(file, 0, {
       dropCache: this.#profile.shared,
       write: !this.#profile.shared,
     });
     this.#fresh.push(read.fd);
     this.#inProgressFd = read.fd;
     return read.bytes;
+  }
+
+  /** Whether `inprogress` is still the file first opened. */
+  #isFirstInProgress(file: string): boolean {
+    try {
+      const { dev, ino } = Deno.statSync(file);
+      return `${dev}:${ino}` === this.#inProgressId;
+    } catch {
+      return false; // removed: opened (and made) anew
+    }
   }
 
   /**
