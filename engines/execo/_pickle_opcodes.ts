@@ -50,7 +50,7 @@ export interface PickleMachine {
 }
 
 /** One opcode's step. */
-type Step = (m: PickleMachine) => void;
+export type Step = (m: PickleMachine) => void;
 
 const latin1 = new TextDecoder("latin1");
 

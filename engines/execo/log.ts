@@ -117,8 +117,11 @@ export const SKIP = "t";
 
 /** What a skip record says: `n` bytes from offset `at`, with CRC-32 `c`. */
 export interface SkipBody {
+  /** Where the void bytes start in the file. */
   at: number;
+  /** How many bytes are void. */
   n: number;
+  /** Their CRC-32. */
   c: number;
 }
 
