@@ -19,8 +19,7 @@ import { isExecoSweep, viewExeco } from "./execo_view.ts";
 import { poisonPickle, stopPickle } from "./pickle_write.ts";
 import type { SweepState } from "./state.ts";
 import { type InitialState, SweepError, SweepStore } from "./store.ts";
-import { holdsOldSweep } from "./upgrade.ts";
-import { moveOldSweep, readOldSweep } from "./upgrade.ts";
+import { holdsOldSweep, moveOldSweep, readOldSweep } from "./upgrade.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */
 export const DEFAULT_DIR = "sweeps";
