@@ -343,9 +343,11 @@ export function conformance(target: ConformanceTarget): void {
         const jsonDecoder = target.jsonDecoder;
         const malformed =
           "a message that is not JSON under the JSON decoder is recorded failed once";
-        if (!jsonDecoder) {
-          await t.step({ name: malformed, ignore: true, fn() {} });
-        } else {await step(
+        // Engines without a decoder setting (execo, file) take every param
+        // as text: no message of theirs is malformed, so the case is not
+        // listed for them rather than listed as ignored.
+        if (jsonDecoder) {
+          await step(
             malformed,
             async (queue, dir) => {
               await publish(queue, engine, dir, ["not json", '{"n": 1}']);
@@ -379,7 +381,8 @@ export function conformance(target: ConformanceTarget): void {
                 same(await queue.deadLetters(), ["not json"], "dead letters");
               }
             },
-          );}
+          );
+        }
 
         await step("a dry run shows every param and consumes none", async (
           queue,
