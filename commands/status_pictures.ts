@@ -10,7 +10,7 @@
 
 import { barRows, columnChart, sparkRow } from "./_chart.ts";
 import type { MinionEvent, Outcome, PhaseTimings } from "../core/contracts.ts";
-import { PHASES } from "../core/reports.ts";
+import { PHASES } from "../core/report_event.ts";
 
 /** One finished run, as the pictures need it. */
 export interface Run {

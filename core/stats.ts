@@ -9,7 +9,8 @@
 
 import type { MinionEvent, PhaseTimings, Reporter } from "./contracts.ts";
 import { paramText } from "./param.ts";
-import { type MinionStatus, PHASES } from "./reports.ts";
+import { PHASES } from "./report_event.ts";
+import type { MinionStatus } from "./reports.ts";
 import { formatJob } from "./scheduler_job.ts";
 
 /** Upper bounds of the duration histogram's buckets, in seconds. */
