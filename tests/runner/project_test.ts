@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { runCli, tempDir } from "../_cli.ts";
-import { parseProject, PROJECT_KEYS } from "../../runner/project_schema.ts";
+import { parseProject } from "../../runner/project_schema.ts";
+import { PROJECT_KEYS } from "../../runner/project_keys.ts";
 import { projectTemplate } from "../../commands/init.ts";
 
 /** A directory with ten params and the given project file and `.env`. */
