@@ -107,3 +107,17 @@ export function formatOptions(specs: readonly OptionSpec[]): string {
     }`
   ).join("\n");
 }
+
+/**
+ * Refuses operands where a command takes none.
+ *
+ * @throws {ConfigError} naming the first operand and where the usage is
+ */
+export function noOperands(rest: readonly string[], command: string): void {
+  if (rest.length > 0) {
+    throw new ConfigError(
+      rest[0]!,
+      `unexpected argument '${rest[0]}'; see 'minionize ${command} --help'`,
+    );
+  }
+}
