@@ -6,7 +6,8 @@
 
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { CLI, runCli, tempDir } from "../_cli.ts";
-import { minionWalltime, splitWords } from "../../commands/submit.ts";
+import { minionWalltime } from "../../commands/submit.ts";
+import { splitWords } from "../../commands/submit_options.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {
