@@ -35,7 +35,8 @@ import { ExecoStore, setConverter } from "./execo_store.ts";
 import { poisonPickle, stopPickle } from "./pickle_write.ts";
 import { openShared, readShared, releaseShared } from "./posix_lock.ts";
 import { CLAIMED, type ParamState, TODO } from "./param_state.ts";
-import { type InitialState, SweepStore } from "./store.ts";
+import { SweepStore } from "./store.ts";
+import type { InitialState } from "./state.ts";
 import type { StoreOptions } from "./store.ts";
 
 /** What a conversion did. */

@@ -35,6 +35,14 @@ import {
   TODO,
 } from "./param_state.ts";
 
+/** The first state of a new sweep. */
+export interface InitialState {
+  /** Canonical JSON of each param, in order (id = index). */
+  texts: string[];
+  /** States of the params that are not plain todo. */
+  states?: Map<number, ParamState>;
+}
+
 /** The in-memory index of one sweep. */
 export class SweepState {
   /** Canonical JSON text of each param, by id (a hole until loaded). */

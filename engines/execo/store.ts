@@ -43,9 +43,9 @@ import {
 import { type FsProfile, fsProfile } from "./fs_profile.ts";
 import { Journal } from "./journal.ts";
 import { allAborted, withLock } from "./lock.ts";
-import { type ParamState, StateError } from "./param_state.ts";
+import { StateError } from "./param_state.ts";
 import { indexGenerations, writeSnapshot } from "./snapshot.ts";
-import { SweepState } from "./state.ts";
+import { type InitialState, SweepState } from "./state.ts";
 import { SyncPacer } from "./sync_pacer.ts";
 import {
   type Outcome,
@@ -69,14 +69,6 @@ export interface StoreOptions {
   warn?: (message: string) => void;
   /** Told how long each transaction waited for the lock, in ms. */
   onLockWait?: (ms: number) => void;
-}
-
-/** The first state of a new sweep. */
-export interface InitialState {
-  /** Canonical JSON of each param, in order (id = index). */
-  texts: string[];
-  /** States of the params that are not plain todo. */
-  states?: Map<number, ParamState>;
 }
 
 /** A sweep read without writing anything. */

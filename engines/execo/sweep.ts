@@ -18,7 +18,8 @@ import { ExecoStore } from "./execo_store.ts";
 import { isExecoSweep, viewExeco } from "./execo_view.ts";
 import { poisonPickle, stopPickle } from "./pickle_write.ts";
 import type { SweepState } from "./state.ts";
-import { type InitialState, SweepError, SweepStore } from "./store.ts";
+import { SweepError, SweepStore } from "./store.ts";
+import type { InitialState } from "./state.ts";
 import { holdsOldSweep, moveOldSweep, readOldSweep } from "./upgrade.ts";
 
 /** Where a sweep lives when `EXECO_PERSISTENCE_DIR` is not set. */

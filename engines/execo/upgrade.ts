@@ -23,7 +23,7 @@ import { withLock } from "./lock.ts";
 import { encodeRecord, scanRecords } from "./log.ts";
 import { SweepState } from "./state.ts";
 import { type ParamState, StateError, TODO } from "./param_state.ts";
-import type { InitialState } from "./store.ts";
+import type { InitialState } from "./state.ts";
 
 const OLD_HEADER_BODY = JSON.stringify({
   format: "minionize-sweep",
