@@ -8,9 +8,9 @@
 
 import { ConfigError } from "../core/errors.ts";
 import {
-  findOption,
   type FleetJob,
   type JobRequest,
+  refuseOptions,
   type Scheduler,
 } from "./scheduler.ts";
 
@@ -81,15 +81,7 @@ export const oar: Scheduler = {
   name: "oar",
   submitter: "oarsub",
   checkArgs(args, walltimeMs) {
-    for (const [options, fix] of FORBIDDEN) {
-      const found = findOption(args, options);
-      if (found) {
-        throw new ConfigError(
-          found,
-          `oarsub option '${found}' cannot be given to minionize submit: ${fix}`,
-        );
-      }
-    }
+    refuseOptions(args, FORBIDDEN, "oarsub");
     if (
       walltimeMs !== undefined &&
       args.some((arg) => /(^|[,/])walltime=/.test(arg))

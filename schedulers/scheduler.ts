@@ -9,6 +9,7 @@
  */
 
 import type { Env } from "../core/contracts.ts";
+import { ConfigError } from "../core/errors.ts";
 
 /** One job of a fleet, as the scheduler lists it. */
 export interface FleetJob {
@@ -168,4 +169,26 @@ export function findOption(
     }
   }
   return undefined;
+}
+
+/**
+ * Refuses the first option of `args` that submit must set itself: each
+ * entry of `forbidden` is the option's spellings and the fix to name.
+ *
+ * @throws {ConfigError} naming the option, the submitter and the fix
+ */
+export function refuseOptions(
+  args: readonly string[],
+  forbidden: readonly (readonly [readonly string[], string])[],
+  submitter: string,
+): void {
+  for (const [options, fix] of forbidden) {
+    const found = findOption(args, options);
+    if (found) {
+      throw new ConfigError(
+        found,
+        `${submitter} option '${found}' cannot be given to minionize submit: ${fix}`,
+      );
+    }
+  }
 }

@@ -11,6 +11,7 @@ import {
   findOption,
   type FleetJob,
   type JobRequest,
+  refuseOptions,
   type Scheduler,
 } from "./scheduler.ts";
 
@@ -38,15 +39,7 @@ export const slurm: Scheduler = {
   name: "slurm",
   submitter: "sbatch",
   checkArgs(args, walltimeMs) {
-    for (const [options, fix] of FORBIDDEN) {
-      const found = findOption(args, options);
-      if (found) {
-        throw new ConfigError(
-          found,
-          `sbatch option '${found}' cannot be given to minionize submit: ${fix}`,
-        );
-      }
-    }
+    refuseOptions(args, FORBIDDEN, "sbatch");
     const time = findOption(args, ["--time", "-t"]);
     if (time && walltimeMs !== undefined) {
       throw new ConfigError(
