@@ -10,19 +10,19 @@ import type {
   Callback,
   Delivery,
   Engine,
-  JsonValue,
-  MinionEvent,
   MinionEventMap,
-  Outcome,
-  PhaseTimings,
   Reporter,
   SchedulerJob,
   StopCause,
 } from "./contracts.ts";
-import { TaskFailure, TaskStop } from "./errors.ts";
+import { TaskStop } from "./errors.ts";
+import { loopEvents } from "./loop_events.ts";
+import { settler } from "./settle.ts";
 import { hostname } from "./host.ts";
-import { paramText } from "./param.ts";
-import { longTimeoutSignal, setLongTimeout, timerDelay } from "./timer.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { oneAtATime } from "./intake.ts";
+import { exitCode } from "./outcome.ts";
+import { paramHandler } from "./param_handler.ts";
 import { walltimeGuard } from "./walltime.ts";
 
 /** How a minion runs. */
@@ -49,8 +49,13 @@ export interface MinionOptions {
    * its runs. @default {no deadline}
    */
   deadline?: number;
-  /** The clock `deadline` is read on, in ms since the epoch. @default {Date.now} */
+  /** The clock `deadline` is read on, in ms since the epoch. @default {clock.now} */
   now?: () => number;
+  /**
+   * The clock of the loop's timers (timeout, renewals, heartbeat, idle
+   * exit) and timings; tests give a fake one. @default {systemClock}
+   */
+  clock?: Clock;
   /** Print what would run, settle nothing. @default {false} */
   dryRun?: boolean;
   /**
@@ -106,27 +111,12 @@ export { hostname };
 
 const encoder = new TextEncoder();
 
-/** How long a program killed by SIGTERM/SIGINT waits for the minion's own shutdown. */
-const SHUTDOWN_WINDOW_MS = 500;
-
 /** A minion id unique across hosts and restarts: `host-pid-xxxx`. */
 export function newMinionId(host: string = hostname()): string {
   const suffix = crypto.getRandomValues(new Uint8Array(2));
   return `${host}-${Deno.pid}-${
     Array.from(suffix, (b) => b.toString(16).padStart(2, "0")).join("")
   }`;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-interface RunResult {
-  /** How long the run took on the minion's clock, in ms. */
-  elapsed: number;
-  error: unknown;
-  stop: TaskStop | undefined;
-  timings: PhaseTimings;
 }
 
 /**
@@ -184,6 +174,8 @@ export async function runMinion(
       Deno.stderr.writeSync(encoder.encode(`minionize: warning: ${text}\n`)));
   const print = options.print ??
     ((line: string) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)));
+  const base = options.clock ?? systemClock;
+  const clock = options.now ? { ...base, now: options.now } : base;
 
   // `taking` stops the intake; `shutdown` also stops running tasks.
   const taking = new AbortController();
@@ -196,367 +188,64 @@ export async function runMinion(
   };
   const onSignal = () => {
     stopTaking("signal");
-    shutdown.abort();
+    shutdown.abort(new TaskStop("shutdown", "the minion is stopping"));
   };
   if (options.signal?.aborted) onSignal();
   options.signal?.addEventListener("abort", onSignal, { once: true });
 
-  const clock = options.now ?? Date.now;
   const walltime = options.deadline === undefined
     ? undefined
-    : walltimeGuard(options.deadline, clock);
-  const outOfTime = () => {
-    const late = walltime?.tooLate();
+    : walltimeGuard(options.deadline, clock.now);
+  const outOfTime = walltime && (() => {
+    const late = walltime.tooLate();
     if (late === undefined) return false;
     warn(`taking no more params: ${late}`);
     stopTaking("walltime");
     return true;
-  };
+  });
 
-  const counts = { done: 0, failed: 0, retried: 0, requeued: 0 };
-  let claimed = 0;
-  let seq = 0;
-  let inFlight = 0;
+  const events = loopEvents({
+    reporter,
+    onFailure: options.onFailure,
+    minionId,
+    host,
+    job: options.job,
+    warn,
+  });
+  const { counts } = events;
+  const settle = settler(warn);
 
-  const emit = async <K extends keyof MinionEventMap>(
-    type: K,
-    fields: Omit<MinionEventMap[K], "time" | "minion" | "host" | "pid">,
-  ) => {
-    if (type === "param.started") inFlight++;
-    if (type === "param.finished") inFlight--;
-    if (!reporter) return;
-    const event = {
-      type,
-      time: new Date().toISOString(),
-      minion: minionId,
-      host,
-      pid: Deno.pid,
-      ...(options.job ? { job: options.job } : {}),
-      ...fields,
-    } as unknown as MinionEvent;
-    try {
-      await reporter.report(event);
-    } catch (error) {
-      warn(`the reporter failed: ${message(error)}`);
-    }
-  };
+  const handle = paramHandler({
+    engine,
+    callback,
+    retries,
+    timeoutMs: options.timeoutMs,
+    dryRun: options.dryRun ?? false,
+    minionId,
+    shutdown: shutdown.signal,
+    events,
+    settle,
+    walltime,
+    print,
+    warn,
+    clock,
+  });
 
-  const settle = async (
-    what: string,
-    param: JsonValue,
-    act: () => Promise<void>,
-  ) => {
-    try {
-      await act();
-    } catch (error) {
-      warn(
-        `could not ${what} param ${paramText(param)}: ${
-          message(error)
-        }; the queue may hand it out again`,
-      );
-    }
-  };
-
-  // Engines are never asked for two params at once: calls queue up here.
-  let intake: Promise<unknown> = Promise.resolve();
-  const take = (): Promise<Delivery | undefined> => {
-    const turn = intake.then(async () => {
-      if (taking.signal.aborted) return undefined;
-      if (options.maxParams !== undefined && claimed >= options.maxParams) {
-        stopTaking("max-params");
-        return undefined;
-      }
-      if (outOfTime()) return undefined;
-      const idle = options.idleExitMs === undefined
-        ? undefined
-        : longTimeoutSignal(options.idleExitMs);
-      const signal = idle
-        ? AbortSignal.any([taking.signal, idle])
-        : taking.signal;
-      let delivery: Delivery | undefined;
-      try {
-        delivery = await engine.next(signal);
-      } catch (error) {
-        if (!signal.aborted) throw error;
-      }
-      if (!delivery) {
-        stopTaking(idle?.aborted ? "idle" : "drained");
-        return undefined;
-      }
-      // The wait for a param may have been long: look at the time again.
-      if (shutdown.signal.aborted || outOfTime()) {
-        await settle("give back", delivery.param, () => delivery.release());
-        return undefined;
-      }
-      claimed++;
-      return delivery;
-    });
-    intake = turn.catch(() => {});
-    return turn;
-  };
-
-  const runOnce = async (
-    param: JsonValue,
-    attempt: number,
-    mySeq: number,
-    slot: number,
-    delivery: Delivery,
-  ): Promise<RunResult> => {
-    const task = new AbortController();
-    const onShutdown = () =>
-      task.abort(new TaskStop("shutdown", "the minion is stopping"));
-    shutdown.signal.addEventListener("abort", onShutdown, { once: true });
-    if (shutdown.signal.aborted) onShutdown();
-    const timer = options.timeoutMs === undefined ? undefined : setLongTimeout(
-      () =>
-        task.abort(
-          new TaskStop(
-            "timeout",
-            `timed out after ${options.timeoutMs! / 1000}s`,
-          ),
-        ),
-      options.timeoutMs,
-    );
-    const renewer = delivery.renew && engine.renewEveryMs
-      ? setInterval(() => {
-        delivery.renew!().catch((error) =>
-          warn(
-            `could not renew the claim on ${paramText(param)}: ${
-              message(error)
-            }`,
-          )
-        );
-      }, timerDelay(engine.renewEveryMs))
-      : undefined;
-    const context = {
-      minionId,
-      attempt,
-      seq: mySeq,
-      slot,
-      signal: task.signal,
-    };
-    const timings: PhaseTimings = {
-      next: 0,
-      setup: 0,
-      process: 0,
-      teardown: 0,
-    };
-    let error: unknown;
-    const began = clock();
-    let mark = performance.now();
-    const lap = () => {
-      const now = performance.now();
-      const spent = now - mark;
-      mark = now;
-      return Math.round(spent * 1000) / 1000;
-    };
-    try {
-      try {
-        await callback.setup?.(param, context);
-      } finally {
-        timings.setup = lap();
-      }
-      try {
-        await callback.process(param, context);
-      } catch (thrown) {
-        error = thrown;
-      }
-      timings.process = lap();
-      try {
-        await callback.teardown?.(param, context);
-      } catch (thrown) {
-        error ??= thrown;
-      }
-      timings.teardown = lap();
-    } catch (thrown) {
-      error = thrown; // setup failed: process and teardown did not run
-    } finally {
-      timer?.clear();
-      clearInterval(renewer);
-      shutdown.signal.removeEventListener("abort", onShutdown);
-    }
-    const stop = task.signal.aborted
-      ? task.signal.reason as TaskStop
-      : undefined;
-    return { elapsed: clock() - began, error, stop, timings };
-  };
-
-  // A scheduler often signals every process of a job at once (Slurm's
-  // `scancel --full`, OAR), so a program may die of the minion's own
-  // shutdown signal before the minion has heard it: give it a moment.
-  const killedByShutdown = async (error: unknown): Promise<boolean> => {
-    if (!(error instanceof TaskFailure)) return false;
-    if (!["SIGTERM", "SIGINT", "SIGHUP"].includes(error.signal ?? "")) {
-      return false;
-    }
-    if (!shutdown.signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, SHUTDOWN_WINDOW_MS);
-        shutdown.signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-    }
-    return shutdown.signal.aborted;
-  };
-
-  const finished = (
-    mySeq: number,
-    slot: number,
-    param: JsonValue,
-    attempt: number,
-    outcome: Outcome,
-    timings: PhaseTimings,
-    error?: unknown,
-    program?: unknown,
-  ) => {
-    counts[outcome]++;
-    const failure = error instanceof TaskFailure ? error : undefined;
-    // A run stopped by its timeout failed with a `TaskStop`; the program it
-    // killed still says where its output went.
-    const ran = failure ??
-      (program instanceof TaskFailure ? program : undefined);
-    const fields = {
-      seq: mySeq,
-      param,
-      attempt,
-      outcome,
-      slot,
-      timings,
-      ...(error === undefined ? {} : { error: message(error) }),
-      ...(failure?.exitCode === undefined
-        ? {}
-        : { exitCode: failure.exitCode }),
-      ...(failure?.signal === undefined ? {} : { signal: failure.signal }),
-      ...(ran?.output === undefined ? {} : { output: ran.output }),
-    };
-    if (options.onFailure && (outcome === "failed" || outcome === "retried")) {
-      options.onFailure({
-        ...fields,
-        time: new Date().toISOString(),
-        minion: minionId,
-        host,
-        pid: Deno.pid,
-      });
-    }
-    return emit("param.finished", fields);
-  };
-
-  // A worker is one of the `concurrency` places a task runs in: its slot.
-  const handle = async (delivery: Delivery, nextMs: number, slot: number) => {
-    const mySeq = ++seq;
-    const { param } = delivery;
-    if (options.dryRun) {
-      print(callback.describe?.(param, slot) ?? paramText(param));
-      await settle("give back", param, () => delivery.release());
-      return;
-    }
-    let attempt = Math.max(1, delivery.attempt);
-    const empty = { next: nextMs, setup: 0, process: 0, teardown: 0 };
-    if (delivery.malformed !== undefined) {
-      const reason = delivery.malformed;
-      await emit("param.started", { seq: mySeq, param, attempt, slot });
-      await settle("record the failure of", param, () => delivery.fail(reason));
-      await finished(
-        mySeq,
-        slot,
-        param,
-        attempt,
-        "failed",
-        empty,
-        new Error(reason),
-      );
-      return;
-    }
-    let next = nextMs;
-    while (true) {
-      if (shutdown.signal.aborted) {
-        await settle("give back", param, () => delivery.release());
-        await finished(mySeq, slot, param, attempt, "requeued", empty);
-        return;
-      }
-      await emit("param.started", { seq: mySeq, param, attempt, slot });
-      const { elapsed, error, stop, timings } = await runOnce(
-        param,
-        attempt,
-        mySeq,
-        slot,
-        delivery,
-      );
-      if (!stop && await killedByShutdown(error)) {
-        await settle("give back", param, () => delivery.release());
-        await finished(mySeq, slot, param, attempt, "requeued", timings);
-        return;
-      }
-      timings.next = next;
-      next = 0;
-      // A run that succeeded although the minion was stopping (the program
-      // finished before the signal reached it) is done: giving it back
-      // would only have it run twice.
-      const stopping = stop?.reason === "shutdown";
-      if (stopping && error !== undefined) {
-        await settle("give back", param, () => delivery.release());
-        await finished(mySeq, slot, param, attempt, "requeued", timings);
-        return;
-      }
-      walltime?.record(elapsed);
-      const failed = stopping ? undefined : stop ?? error;
-      if (failed === undefined) {
-        await settle("acknowledge", param, () => delivery.ack());
-        await finished(mySeq, slot, param, attempt, "done", timings);
-        return;
-      }
-      if (attempt <= retries) {
-        if (engine.redelivers) {
-          await settle("give back", param, () => delivery.nack());
-          await finished(
-            mySeq,
-            slot,
-            param,
-            attempt,
-            "retried",
-            timings,
-            failed,
-            error,
-          );
-          return;
-        }
-        await finished(
-          mySeq,
-          slot,
-          param,
-          attempt,
-          "retried",
-          timings,
-          failed,
-          error,
-        );
-        attempt++;
-        continue;
-      }
-      await settle(
-        "record the failure of",
-        param,
-        () => delivery.fail(message(failed)),
-      );
-      await finished(
-        mySeq,
-        slot,
-        param,
-        attempt,
-        "failed",
-        timings,
-        failed,
-        error,
-      );
-      return;
-    }
-  };
+  const take = oneAtATime({
+    engine,
+    taking: taking.signal,
+    shutdown: shutdown.signal,
+    stopTaking,
+    maxParams: options.maxParams,
+    idleExitMs: options.idleExitMs,
+    outOfTime,
+    giveBack: (delivery) => settle("release", delivery),
+    clock,
+  });
 
   const worker = async (_: unknown, index: number) => {
     while (!taking.signal.aborted) {
-      const started = performance.now();
+      const began = clock.monotonic();
       let delivery: Delivery | undefined;
       try {
         delivery = await take();
@@ -568,43 +257,43 @@ export async function runMinion(
       if (!delivery) return;
       await handle(
         delivery,
-        Math.round((performance.now() - started) * 1000) / 1000,
+        Math.round((clock.monotonic() - began) * 1000) / 1000,
         index + 1,
       );
     }
   };
 
-  await emit("minion.started", {
+  await events.emit("minion.started", {
     engine: engine.name,
     callback: options.callbackName ?? "function",
     concurrency,
   });
-  const heartbeat = options.heartbeatMs === undefined || options.dryRun
+  const heartbeat = options.heartbeatMs === undefined || options.dryRun ||
+      !reporter
     ? undefined
-    : setInterval(
-      () => void emit("minion.heartbeat", { inFlight }),
-      timerDelay(options.heartbeatMs),
+    : clock.setInterval(
+      () => void events.emit("minion.heartbeat", { inFlight: events.inFlight }),
+      options.heartbeatMs,
     );
   try {
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
-    clearInterval(heartbeat);
+    heartbeat?.clear();
   }
   options.signal?.removeEventListener("abort", onSignal);
 
   const reason = cause ?? "drained";
-  const signalName = options.signal?.reason;
-  const exitCode = reason === "signal"
-    ? signalName === "SIGINT" ? 130 : signalName === "SIGTERM" ? 143 : 1
-    : reason === "error" || counts.failed > 0
-    ? 1
-    : 0;
-  await emit("minion.stopped", {
+  const code = exitCode({
     reason,
-    exitCode,
+    signal: options.signal?.reason,
+    failed: counts.failed,
+  });
+  await events.emit("minion.stopped", {
+    reason,
+    exitCode: code,
     done: counts.done,
     failed: counts.failed,
   });
   if (failure !== undefined) throw failure;
-  return { minionId, reason, exitCode, ...counts };
+  return { minionId, reason, exitCode: code, ...counts };
 }

@@ -23,6 +23,7 @@ import {
   newMinionId,
   runMinion,
 } from "../core/minion.ts";
+import { exitCode } from "../core/outcome.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { walltimeDeadline } from "../core/walltime.ts";
 import { schedulerJob } from "../core/scheduler_job.ts";
@@ -54,8 +55,6 @@ export interface LaunchOptions {
    */
   notices?: readonly string[];
 }
-
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 const encoder = new TextEncoder();
 
@@ -144,7 +143,7 @@ export async function launch(
         // A second signal: the user wants out now.
         killAll();
         if (options.exitOnSecondSignal ?? true) {
-          Deno.exit(SIGNAL_EXIT[name] ?? 1);
+          Deno.exit(exitCode({ reason: "signal", signal: name }));
         }
       }
       stop.abort(name);
