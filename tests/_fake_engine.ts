@@ -31,9 +31,15 @@ export function fakeEngine(
     renewals: 0,
     queue: params.map((param) => ({ param, attempt: 1 })),
     async next(signal: AbortSignal): Promise<Delivery | undefined> {
-      while (engine.queue.length === 0) {
-        if (!options.wait || signal.aborted) return undefined;
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      if (engine.queue.length === 0) {
+        // With `wait`, an empty queue stays empty until the minion stops
+        // waiting: no timer, so that tests run on fake time.
+        if (options.wait && !signal.aborted) {
+          await new Promise((resolve) =>
+            signal.addEventListener("abort", resolve, { once: true })
+          );
+        }
+        return undefined;
       }
       const item = engine.queue.shift()!;
       const record = (what: string) => () => {

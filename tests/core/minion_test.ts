@@ -3,6 +3,7 @@ import { runMinion } from "../../core/minion.ts";
 import type { MinionEvent } from "../../core/contracts.ts";
 import { TaskFailure } from "../../core/errors.ts";
 import { fakeEngine } from "../_fake_engine.ts";
+import { FakeClock } from "../_fake_clock.ts";
 
 const quiet = { warn: () => {}, print: () => {} };
 
@@ -123,18 +124,20 @@ Deno.test("-j runs params concurrently, never more than asked", async () => {
   const engine = fakeEngine(Array.from({ length: 12 }, (_, i) => i));
   let running = 0;
   let peak = 0;
-  await runMinion({
+  const clock = new FakeClock();
+  await clock.run(runMinion({
     engine,
     concurrency: 3,
+    clock,
     callback: {
       process: async () => {
         peak = Math.max(peak, ++running);
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await clock.sleep(10);
         running--;
       },
     },
     ...quiet,
-  });
+  }));
   assertEquals(peak, 3);
   assertEquals(engine.settled.length, 12);
 });
@@ -144,22 +147,24 @@ Deno.test("each task runs in a slot of 1..j that no running task shares, reused 
   const { events, reporter } = recorder();
   const busy = new Set<number>();
   const seen: number[] = [];
-  await runMinion({
+  const clock = new FakeClock();
+  await clock.run(runMinion({
     engine,
     reporter,
     concurrency: 3,
+    clock,
     callback: {
       process: async (_param, { slot }) => {
         assert(!busy.has(slot), `slot ${slot} given to two running tasks`);
         busy.add(slot);
         seen.push(slot);
         // Uneven lengths, so that tasks end in another order than they began.
-        await new Promise((resolve) => setTimeout(resolve, 2 + (slot * 7) % 5));
+        await clock.sleep(2 + (slot * 7) % 5);
         busy.delete(slot);
       },
     },
     ...quiet,
-  });
+  }));
   assertEquals(seen.length, 20);
   assertEquals([...new Set(seen)].sort(), [1, 2, 3]);
   const started = events.filter((e) => e.type === "param.started");
@@ -191,22 +196,24 @@ Deno.test("an abort gives running params back without counting, and says the sig
   const engine = fakeEngine([1, 2, 3, 4]);
   const controller = new AbortController();
   const { events, reporter } = recorder();
-  const summary = await runMinion({
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
     engine,
     reporter,
     concurrency: 2,
     signal: controller.signal,
+    clock,
     callback: {
       process: (_p, context) =>
         new Promise<void>((_, reject) => {
           context.signal.addEventListener("abort", () =>
             reject(new Error("killed")));
-          setTimeout(() =>
+          clock.setTimeout(() =>
             controller.abort("SIGTERM"), 10);
         }),
     },
     ...quiet,
-  });
+  }));
   assertEquals(engine.settled.sort(), [["release", 1], ["release", 2]]);
   assertEquals(engine.queue.length, 2); // never taken
   assertEquals([summary.requeued, summary.reason, summary.exitCode], [
@@ -221,19 +228,21 @@ Deno.test("an abort gives running params back without counting, and says the sig
 Deno.test("a run that succeeds while the minion stops is acked, not given back", async () => {
   const engine = fakeEngine([1, 2, 3]);
   const controller = new AbortController();
-  const summary = await runMinion({
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
     engine,
     signal: controller.signal,
+    clock,
     callback: {
       // finishes its work anyway, as a program the signal reached too late
       process: (_p, context) =>
         new Promise<void>((resolve) => {
           context.signal.addEventListener("abort", () => resolve());
-          setTimeout(() => controller.abort("SIGTERM"), 10);
+          clock.setTimeout(() => controller.abort("SIGTERM"), 10);
         }),
     },
     ...quiet,
-  });
+  }));
   assertEquals(engine.settled, [["ack", 1]]);
   assertEquals([summary.done, summary.requeued, summary.reason], [
     1,
@@ -245,9 +254,11 @@ Deno.test("a run that succeeds while the minion stops is acked, not given back",
 Deno.test("a run past the timeout is stopped and counts as a failure", async () => {
   const engine = fakeEngine(["slow"]);
   let signalled = false;
-  const summary = await runMinion({
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
     engine,
     timeoutMs: 20,
+    clock,
     callback: {
       process: (_p, context) =>
         new Promise<void>((resolve) => {
@@ -258,8 +269,9 @@ Deno.test("a run past the timeout is stopped and counts as a failure", async () 
         }),
     },
     ...quiet,
-  });
+  }));
   assert(signalled);
+  assertEquals(clock.monotonic(), 20);
   assertEquals(engine.settled, [["fail", "slow"]]);
   assertEquals(summary.failed, 1);
 });
@@ -282,24 +294,27 @@ Deno.test("--max-params stops the intake after that many params", async () => {
 
 Deno.test("--idle-exit leaves a queue that stays empty", async () => {
   const engine = fakeEngine([1], { wait: true });
-  const summary = await runMinion({
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
     engine,
     idleExitMs: 50,
+    clock,
     callback: { process: () => {} },
     ...quiet,
-  });
+  }));
   assertEquals([summary.done, summary.reason], [1, "idle"]);
+  assertEquals([clock.monotonic(), clock.pending], [50, 0]);
 });
 
 Deno.test("a long task's claim is renewed while it runs", async () => {
   const engine = fakeEngine(["long"], { renewEveryMs: 10 });
-  await runMinion({
+  const clock = new FakeClock();
+  await clock.run(runMinion({
     engine,
-    callback: {
-      process: () => new Promise((resolve) => setTimeout(resolve, 80)),
-    },
+    clock,
+    callback: { process: () => clock.sleep(80) },
     ...quiet,
-  });
+  }));
   assert(engine.renewals >= 3, `renewed ${engine.renewals} times`);
 });
 
@@ -325,16 +340,18 @@ Deno.test("a dry run prints what would run and settles nothing for good", async 
 Deno.test("events carry the phases' timings and the minion's identity", async () => {
   const engine = fakeEngine([7]);
   const { events, reporter } = recorder();
-  await runMinion({
+  const clock = new FakeClock();
+  await clock.run(runMinion({
     engine,
     reporter,
     minionId: "m1",
+    clock,
     callback: {
-      setup: () => new Promise((resolve) => setTimeout(resolve, 5)),
-      process: () => new Promise((resolve) => setTimeout(resolve, 20)),
+      setup: () => clock.sleep(5),
+      process: () => clock.sleep(20),
     },
     ...quiet,
-  });
+  }));
   assertEquals(events.map((e) => e.type), [
     "minion.started",
     "param.started",
@@ -378,32 +395,79 @@ Deno.test("a minion busy with a long task still sends heartbeats, and none after
     },
     close: () => Promise.resolve(),
   };
-  const summary = await runMinion({
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
     engine: fakeEngine(["long"]),
     // The task lasts until two heartbeats were heard while it ran (or fails
     // after a while, so that a minion without heartbeats fails the test).
     callback: {
       process: async () => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        let timer: { clear(): void } | undefined;
         const deadline = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("no heartbeat")), 10_000);
+          timer = clock.setTimeout(
+            () => reject(new Error("no heartbeat")),
+            10_000,
+          );
         });
         try {
           await Promise.race([twoBeats, deadline]);
         } finally {
-          clearTimeout(timer);
+          timer?.clear();
         }
       },
     },
     reporter,
     heartbeatMs: 10,
-  });
+    clock,
+  }));
   assertEquals(summary.done, 1);
   const beat = events.find((e) => e.type === "minion.heartbeat");
   assert(beat?.type === "minion.heartbeat");
   assertEquals(beat.inFlight, 1);
   const stopped = events.findIndex((e) => e.type === "minion.stopped");
   assertEquals(stopped, events.length - 1);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await clock.advance(50);
   assertEquals(events.length - 1, stopped, "no heartbeat after leaving");
+});
+
+Deno.test("a program killed by SIGTERM just before the minion's own stop is given back, not failed", async () => {
+  const engine = fakeEngine(["p"]);
+  const controller = new AbortController();
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
+    engine,
+    signal: controller.signal,
+    clock,
+    callback: {
+      process: () => {
+        // The scheduler's signal reaches the minion 300 ms after its program.
+        clock.setTimeout(() => controller.abort("SIGTERM"), 300);
+        throw new TaskFailure("killed by SIGTERM", { signal: "SIGTERM" });
+      },
+    },
+    ...quiet,
+  }));
+  assertEquals(engine.settled, [["release", "p"]]);
+  assertEquals([summary.requeued, summary.failed, clock.monotonic()], [
+    1,
+    0,
+    300,
+  ]);
+});
+
+Deno.test("a program killed by SIGTERM while the minion goes on fails after a 500 ms look", async () => {
+  const engine = fakeEngine(["p"]);
+  const clock = new FakeClock();
+  const summary = await clock.run(runMinion({
+    engine,
+    clock,
+    callback: {
+      process: () => {
+        throw new TaskFailure("killed by SIGTERM", { signal: "SIGTERM" });
+      },
+    },
+    ...quiet,
+  }));
+  assertEquals(engine.settled, [["fail", "p"]]);
+  assertEquals([summary.failed, clock.monotonic(), clock.pending], [1, 500, 0]);
 });
