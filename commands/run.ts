@@ -14,7 +14,7 @@ import type { Callback, Env } from "../core/contracts.ts";
 import { denial, explain, PERMISSIONS_HINT } from "../core/denied.ts";
 import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "../runner/failure_log.ts";
+import { stderrSink, writeStderr } from "../runner/stderr.ts";
 import { launch } from "../runner/launch.ts";
 import { findExecutable } from "../core/path.ts";
 import { shebangProblem } from "../core/spawn_error.ts";
@@ -233,6 +233,9 @@ export async function run(args: readonly string[]): Promise<number> {
   const summary = await launch(callback, settings, env, {
     callbackName: image ? "container" : "process",
     log: writeStderr,
+    stderr: stderrSink,
+    // A second signal: the user wants out now.
+    onSecondSignal: (code) => Deno.exit(code),
     // Said once nothing can fail as a setting: an error stays one line.
     notices: slots ? [`minionize: ${slots.summary}`] : [],
   });

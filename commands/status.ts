@@ -10,7 +10,7 @@
 import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
 import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "../runner/failure_log.ts";
+import { writeStderr } from "../runner/stderr.ts";
 import { readStatus, type StatusReport } from "../core/reports.ts";
 import { readWait, WAIT_OPTION, waitForReports } from "./_report_wait.ts";
 import { drawPictures, History } from "./status_pictures.ts";

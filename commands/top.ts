@@ -15,7 +15,7 @@ import { formatDuration, renderBar } from "../runner/bar.ts";
 import { readSeconds } from "../core/env.ts";
 import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "../runner/failure_log.ts";
+import { writeStderr } from "../runner/stderr.ts";
 import { readWait, WAIT_OPTION, waitForReports } from "./_report_wait.ts";
 import {
   type Fleet,

@@ -31,20 +31,34 @@ export function untrack(pid: number): void {
 }
 
 let procRefused = false;
+let warn: (message: string) => void = () => {};
+
+/**
+ * Sets who hears the one warning this module can give (Deno refusing to
+ * read `/proc`); `launch` passes the minion's warning sink.
+ *
+ * @param sink receives the warning's text, without `minionize: warning: `
+ * @returns the previous sink, to put back
+ */
+export function warnChildrenTo(
+  sink: (message: string) => void,
+): (message: string) => void {
+  const previous = warn;
+  warn = sink;
+  return previous;
+}
 
 /**
  * Whether `error` is Deno refusing to read `/proc`, which it allows only
- * under `-A` (`--allow-read=/proc` is not enough); says once on stderr what
- * that costs, since a stop then reaches the program alone.
+ * under `-A` (`--allow-read=/proc` is not enough); warns once what that
+ * costs, since a stop then reaches the program alone.
  */
 function refused(error: unknown): boolean {
   if (!(error instanceof Deno.errors.NotCapable)) return false;
   if (!procRefused) {
     procRefused = true;
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(
-        "minionize: warning: Deno lets only -A read /proc: a program stopped by --timeout or a signal is stopped without the processes it started (run with -A, or have the program stop its own children)\n",
-      ),
+    warn(
+      "Deno lets only -A read /proc: a program stopped by --timeout or a signal is stopped without the processes it started (run with -A, or have the program stop its own children)",
     );
   }
   return true;

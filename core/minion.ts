@@ -78,7 +78,7 @@ export interface MinionOptions {
   heartbeatMs?: number;
   /** Receives dry-run lines. @default {writes to stdout} */
   print?: (line: string) => void;
-  /** Receives warnings (an ack that failed, ...). @default {writes to stderr} */
+  /** Receives warnings (an ack that failed, ...). @default {nobody} */
   warn?: (message: string) => void;
   /**
    * Hears every failed run (outcome `failed` or `retried`), whatever the
@@ -169,9 +169,7 @@ export async function runMinion(
   }
   const minionId = options.minionId ?? newMinionId();
   const host = hostname();
-  const warn = options.warn ??
-    ((text: string) =>
-      Deno.stderr.writeSync(encoder.encode(`minionize: warning: ${text}\n`)));
+  const warn = options.warn ?? (() => {});
   const print = options.print ??
     ((line: string) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)));
   const base = options.clock ?? systemClock;

@@ -10,12 +10,10 @@
 import type { Engine } from "../core/contracts.ts";
 import type { MinionStats } from "../core/stats.ts";
 
-const encoder = new TextEncoder();
-
 /** How a {@linkcode ProgressBar} draws. */
 export interface ProgressBarOptions {
-  /** Receives each frame. @default {writes to stderr} */
-  write?: (text: string) => void;
+  /** Receives each frame. */
+  write: (text: string) => void;
   /** Width of the line. @default {the terminal's, or 80} */
   columns?: () => number;
   /** Redraw this often, in ms. @default {200} */
@@ -82,8 +80,7 @@ export class ProgressBar {
     readonly engine: Engine,
     options: ProgressBarOptions,
   ) {
-    this.#write = options.write ??
-      ((text) => Deno.stderr.writeSync(encoder.encode(text)));
+    this.#write = options.write;
     this.#columns = options.columns ?? (() => {
       try {
         // A pseudo-terminal without a size says 0.
@@ -104,7 +101,7 @@ export class ProgressBar {
   static async start(
     stats: MinionStats,
     engine: Engine,
-    options: ProgressBarOptions = {},
+    options: ProgressBarOptions,
   ): Promise<ProgressBar> {
     const bar = new ProgressBar(stats, engine, options);
     bar.#total = await bar.#remaining();

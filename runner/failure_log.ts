@@ -16,8 +16,6 @@ import { paramText } from "../core/param.ts";
 /** Longest param shown in a line; the rest is cut with `…`. */
 const PARAM_WIDTH = 60;
 
-const encoder = new TextEncoder();
-
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
@@ -68,13 +66,4 @@ export function summaryLine(summary: MinionSummary): string | undefined {
   if (summary.failed === 0 && summary.retried === 0) return undefined;
   const retried = summary.retried > 0 ? `, ${summary.retried} retried` : "";
   return `minionize: ${summary.done} done, ${summary.failed} failed${retried}`;
-}
-
-/** Writes `line` and a newline to standard error. */
-export function writeStderr(line: string): void {
-  const bytes = encoder.encode(`${line}\n`);
-  let written = 0;
-  while (written < bytes.length) {
-    written += Deno.stderr.writeSync(bytes.subarray(written));
-  }
 }

@@ -15,7 +15,7 @@ import type {
 } from "../core/contracts.ts";
 import { ProgressBar } from "./bar.ts";
 import { failureLine, summaryLine } from "./failure_log.ts";
-import { killAll } from "../core/children.ts";
+import { killAll, warnChildrenTo } from "../core/children.ts";
 import type { Settings } from "./config.ts";
 import {
   hostname,
@@ -29,6 +29,7 @@ import { walltimeDeadline } from "../core/walltime.ts";
 import { schedulerJob } from "../core/scheduler_job.ts";
 import { MinionStats } from "../core/stats.ts";
 import { serveStats, type StatsServer } from "./stats_server.ts";
+import type { TextSink } from "./stderr.ts";
 import { startWatchdog } from "./watchdog.ts";
 
 /** How {@linkcode launch} runs. */
@@ -44,10 +45,17 @@ export interface LaunchOptions {
    */
   log?: (line: string) => void;
   /**
-   * On a second SIGINT/SIGTERM, kill the programs and exit the process at
-   * once; when false, kill them and return. @default {true}
+   * Called with the exit code on a second SIGINT/SIGTERM, once the programs
+   * are killed: the CLI exits the process with it. @default {nothing: the
+   * minion returns as the first signal's shutdown ends}
    */
-  exitOnSecondSignal?: boolean;
+  onSecondSignal?: (exitCode: number) => void;
+  /**
+   * Where the minion's own text goes: warnings, notices, the stats address,
+   * fleet top-ups and the progress bar (drawn only when it is a terminal).
+   * @default {nowhere}
+   */
+  stderr?: TextSink;
   /**
    * Lines for stderr once the engine is open, when no setting can fail any
    * more (how the node's GPUs and CPUs were split, ...): a bad setting must
@@ -55,8 +63,6 @@ export interface LaunchOptions {
    */
   notices?: readonly string[];
 }
-
-const encoder = new TextEncoder();
 
 /** One reporter that tells every one of `reporters`, in order. */
 function fanOut(reporters: Reporter[]): Reporter {
@@ -95,13 +101,17 @@ export async function launch(
     ? undefined
     : await (await REPORTERS[settings.reporter]!()).open({ env, minionId });
   // The stats hear the same events as the chosen reporter, beside it.
-  const bar = settings.bar && !settings.dryRun && Deno.stderr.isTerminal();
+  const say = options.stderr?.write ?? (() => {});
+  const warn = (text: string) => say(`minionize: warning: ${text}\n`);
+  const bar = settings.bar && !settings.dryRun &&
+    (options.stderr?.isTerminal() ?? false);
   const stats = !settings.dryRun && (settings.stats || bar)
     ? new MinionStats({ minion: minionId, host: hostname(), pid: Deno.pid })
     : undefined;
   const reporter = chosen && stats ? fanOut([chosen, stats]) : chosen ?? stats;
   let server: StatsServer | undefined;
   let progress: ProgressBar | undefined;
+  const warnedBefore = warnChildrenTo(warn);
   try {
     const plugin = await ENGINES[settings.engine]!();
     const engine = await plugin.open({
@@ -118,16 +128,16 @@ export async function launch(
         await engine.close();
         throw error;
       }
-      Deno.stderr.writeSync(
-        encoder.encode(
-          `minionize: stats on ${server.url}/stats and ${server.url}/metrics\n`,
-        ),
+      say(
+        `minionize: stats on ${server.url}/stats and ${server.url}/metrics\n`,
       );
     }
     for (const line of options.notices ?? []) {
-      Deno.stderr.writeSync(encoder.encode(`${line}\n`));
+      say(`${line}\n`);
     }
-    if (stats && bar) progress = await ProgressBar.start(stats, engine);
+    if (stats && bar) {
+      progress = await ProgressBar.start(stats, engine, { write: say });
+    }
     // A minion killed at once (kill -9) would leave its programs running:
     // a watchdog stops them (runner/watchdog.ts).
     // Plain functions start no program carrying MINION_ID; any other
@@ -142,9 +152,7 @@ export async function launch(
       if (stop.signal.aborted) {
         // A second signal: the user wants out now.
         killAll();
-        if (options.exitOnSecondSignal ?? true) {
-          Deno.exit(exitCode({ reason: "signal", signal: name }));
-        }
+        options.onSecondSignal?.(exitCode({ reason: "signal", signal: name }));
       }
       stop.abort(name);
     };
@@ -173,7 +181,7 @@ export async function launch(
         minionId,
         say: (line) => {
           if (settings.quiet && !line.startsWith("warning:")) return;
-          Deno.stderr.writeSync(encoder.encode(`minionize: ${line}\n`));
+          say(`minionize: ${line}\n`);
         },
         ...(reporter
           ? {
@@ -215,6 +223,7 @@ export async function launch(
         minionId,
         ...(job ? { job } : {}),
         callbackName: options.callbackName ?? "function",
+        warn,
         ...(log ? { onFailure: (event) => log(failureLine(event)) } : {}),
       });
       atStart = topUp("start");
@@ -237,6 +246,7 @@ export async function launch(
       await engine.close();
     }
   } finally {
+    warnChildrenTo(warnedBefore);
     await server?.close();
     await reporter?.close();
   }

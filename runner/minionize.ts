@@ -12,7 +12,7 @@ import { readSettings } from "./config.ts";
 import type { Callback } from "../core/contracts.ts";
 import { loadEnv } from "./dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
-import { writeStderr } from "./failure_log.ts";
+import { stderrSink, type TextSink, writeStderr } from "./stderr.ts";
 import { launch } from "./launch.ts";
 import type { MinionSummary } from "../core/minion.ts";
 
@@ -34,6 +34,11 @@ export interface MinionizeOptions {
    * failures, unless `MINION_QUIET` is set. @default {writes to stderr}
    */
   log?: (line: string) => void;
+  /**
+   * Where the minion's own text goes: warnings, notices and the progress
+   * bar. @default {standard error}
+   */
+  stderr?: TextSink;
 }
 
 function callbackName(task: TaskFunction | Callback): string {
@@ -113,7 +118,7 @@ export async function minionize(
     handleSignals: options.handleSignals ?? true,
     callbackName: callbackName(task),
     log: options.log ?? writeStderr,
-    exitOnSecondSignal: false,
+    stderr: options.stderr ?? stderrSink,
   });
 }
 
