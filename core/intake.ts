@@ -91,11 +91,23 @@ export function oneAtATime(
     return delivery;
   };
 
-  // Engines are never asked for two params at once: calls queue up here.
-  let queue: Promise<unknown> = Promise.resolve();
-  return () => {
-    const taken = queue.then(turn);
-    queue = taken.catch(() => {});
-    return taken;
+  // Engines are never asked for two params at once: a caller that comes
+  // while a turn is under way waits for it, in order. The turn is handed
+  // on directly, so a lone worker waits for nobody.
+  let busy = false;
+  const waiting: (() => void)[] = [];
+  const handOn = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else busy = false;
+  };
+  return async () => {
+    if (busy) await new Promise<void>((resolve) => waiting.push(resolve));
+    else busy = true;
+    try {
+      return await turn();
+    } finally {
+      handOn();
+    }
   };
 }

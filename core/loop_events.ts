@@ -62,6 +62,8 @@ export interface LoopEvents {
   readonly counts: Record<Outcome, number>;
   /** Runs started and not finished. */
   readonly inFlight: number;
+  /** Whether anyone hears `param.finished` (a reporter or `onFailure`). */
+  readonly listening: boolean;
   /** Tells the reporter (never rejects; does nothing without a reporter). */
   emit<K extends keyof MinionEventMap>(
     type: K,
@@ -117,6 +119,7 @@ export function loopEvents(options: LoopEventsOptions): LoopEvents {
     get inFlight() {
       return inFlight;
     },
+    listening: reporter !== undefined || onFailure !== undefined,
     emit,
     started(seq, param, attempt, slot) {
       inFlight++;

@@ -12,7 +12,7 @@ import type { LoopEvents } from "./loop_events.ts";
 import { decide, diedOfJobSignal } from "./outcome.ts";
 import { paramText } from "./param.ts";
 import { message, type Settle } from "./settle.ts";
-import { runTask } from "./task_run.ts";
+import { runTask, type TaskRunOptions } from "./task_run.ts";
 import type { WalltimeGuard } from "./walltime.ts";
 
 /** How long a program killed by SIGTERM/SIGINT waits for the minion's own shutdown. */
@@ -79,11 +79,18 @@ export function paramHandler(
       shutdown.addEventListener("abort", onShutdown, { once: true });
     });
 
-  const runOptions = {
+  const taskOptions: TaskRunOptions = {
     callback,
+    minionId,
     shutdown,
     timeoutMs: options.timeoutMs,
     renewEveryMs: engine.renewEveryMs,
+    onRenewError: (error, param) =>
+      warn(
+        `could not renew the claim on ${paramText(param)}: ${message(error)}`,
+      ),
+    phases: events.listening,
+    elapsed: walltime !== undefined,
     clock,
   };
 
@@ -96,8 +103,6 @@ export function paramHandler(
       return;
     }
     let attempt = Math.max(1, delivery.attempt);
-    const empty = { next: nextMs, setup: 0, process: 0, teardown: 0 };
-    const at = { seq: mySeq, slot, param };
     if (delivery.malformed !== undefined) {
       await started(mySeq, param, attempt, slot);
       const { settle: action, outcome, failure } = decide({
@@ -105,7 +110,15 @@ export function paramHandler(
         malformed: delivery.malformed,
       });
       await settle(action, delivery, failure);
-      await finished({ ...at, attempt, outcome, timings: empty, failure });
+      await finished({
+        seq: mySeq,
+        slot,
+        param,
+        attempt,
+        outcome,
+        timings: { next: nextMs, setup: 0, process: 0, teardown: 0 },
+        failure,
+      });
       return;
     }
     let next = nextMs;
@@ -113,26 +126,23 @@ export function paramHandler(
       if (shutdown.aborted) {
         await settle("release", delivery);
         await finished({
-          ...at,
+          seq: mySeq,
+          slot,
+          param,
           attempt,
           outcome: "requeued",
-          timings: empty,
+          timings: { next: nextMs, setup: 0, process: 0, teardown: 0 },
           ran: false,
         });
         return;
       }
-      await started(mySeq, param, attempt, slot);
-      const { elapsed, error, stop, timings } = await runTask(param, {
-        ...runOptions,
-        delivery,
-        context: { minionId, attempt, seq: mySeq, slot },
-        onRenewError: (error) =>
-          warn(
-            `could not renew the claim on ${paramText(param)}: ${
-              message(error)
-            }`,
-          ),
-      });
+      // Without listeners these are not promises: no turn to wait for.
+      const told = started(mySeq, param, attempt, slot);
+      if (told) await told;
+      const { elapsed, error, stop, timings } = await runTask(
+        { delivery, attempt, seq: mySeq, slot },
+        taskOptions,
+      );
       const shuttingDown = shutdown.aborted ||
         (!stop && diedOfJobSignal(error) &&
           await shutdownWithin(SHUTDOWN_WINDOW_MS));
@@ -147,16 +157,30 @@ export function paramHandler(
       timings.next = next;
       next = 0;
       if (decision.timed) walltime?.record(elapsed);
-      await settle(decision.settle, delivery, decision.failure);
-      await finished({
-        ...at,
-        attempt,
-        outcome: decision.outcome,
-        timings,
-        ...(decision.failure === undefined
-          ? {}
-          : { failure: decision.failure, program: error }),
-      });
+      const settled = settle(decision.settle, delivery, decision.failure);
+      if (settled) await settled;
+      const reported = finished(
+        decision.failure === undefined
+          ? {
+            seq: mySeq,
+            slot,
+            param,
+            attempt,
+            outcome: decision.outcome,
+            timings,
+          }
+          : {
+            seq: mySeq,
+            slot,
+            param,
+            attempt,
+            outcome: decision.outcome,
+            timings,
+            failure: decision.failure,
+            program: error,
+          },
+      );
+      if (reported) await reported;
       if (!decision.again) return;
       attempt++;
     }
