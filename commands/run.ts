@@ -6,7 +6,6 @@
  */
 
 // deno-lint-ignore-file no-console
-import { resolve } from "node:path";
 import { ProcessCallback } from "../callbacks/process.ts";
 import { formatOptions, type OptionSpec, parseArgs } from "./_args.ts";
 import { readSettings, type Settings } from "../runner/config.ts";
@@ -16,7 +15,7 @@ import { loadEnv } from "../runner/dotenv.ts";
 import { ConfigError } from "../core/errors.ts";
 import { stderrSink, writeStderr } from "../runner/stderr.ts";
 import { launch } from "../runner/launch.ts";
-import { findExecutable } from "../core/path.ts";
+import { absolutePath, findExecutable } from "../core/path.ts";
 import { shebangProblem } from "../core/spawn_error.ts";
 import { PROJECT_FILE, readProject } from "../runner/project.ts";
 import { ENGINES, REPORTERS } from "../runner/registry.ts";
@@ -86,7 +85,7 @@ async function lookFor(program: string, env: Env): Promise<string | undefined> {
     const refused = denial(error);
     if (!refused) throw error;
     const where = program.includes("/")
-      ? resolve(program)
+      ? absolutePath(program)
       : `$(command -v ${program})`;
     throw new ConfigError(
       "PROGRAM",
@@ -112,7 +111,7 @@ function askToRun(program: string): void {
   });
   if (state === "granted") return;
   const flag = `--allow-run=${
-    program.includes("/") ? resolve(program) : program
+    program.includes("/") ? absolutePath(program) : program
   }`;
   throw new ConfigError(
     "PROGRAM",

@@ -20,7 +20,8 @@
  * @module
  */
 
-import fs from "node:fs";
+/** Node's `fs` module, loaded when standard input is read at an offset. */
+type NodeFs = typeof import("node:fs");
 
 /** Reads some bytes into `buffer`; `null` (or 0) at the end. */
 export type ReadBytes = (buffer: Uint8Array) => Promise<number | null>;
@@ -129,7 +130,7 @@ function stdinOffset(): number | undefined {
 }
 
 /** What standard input is, without reading it. */
-function stdinKind(): "file" | "other" {
+function stdinKind(fs: NodeFs): "file" | "other" {
   try {
     return fs.fstatSync(0).isFile() ? "file" : "other";
   } catch {
@@ -138,7 +139,7 @@ function stdinKind(): "file" | "other" {
 }
 
 /** Moves standard input's shared offset `length` bytes on, by reading them. */
-function skipStdin(length: number): void {
+function skipStdin(fs: NodeFs, length: number): void {
   const scratch = new Uint8Array(Math.min(length, CHUNK));
   let left = length;
   while (left > 0) {
@@ -180,7 +181,10 @@ export async function openLineSource(
     if (!options.exact) {
       return byteLines(read, { size: CHUNK, mode: "chunked" });
     }
-    const start = stdinKind() === "file" ? stdinOffset() : undefined;
+    // Node's file functions read fd 0 at an offset; they are loaded only
+    // here, as loading them takes about as long as Deno takes to start.
+    const { default: fs } = await import("node:fs");
+    const start = stdinKind(fs) === "file" ? stdinOffset() : undefined;
     if (start === undefined) return byteLines(read, { size: 1, mode: "exact" });
     let position = start;
     return byteLines(
@@ -192,7 +196,11 @@ export async function openLineSource(
             resolve(count);
           })
         ),
-      { size: CHUNK, mode: "positioned", taken: skipStdin },
+      {
+        size: CHUNK,
+        mode: "positioned",
+        taken: (length) => skipStdin(fs, length),
+      },
     );
   }
   const file = await Deno.open(path, { read: true });

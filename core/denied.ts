@@ -7,7 +7,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { absolutePath } from "./path.ts";
 
 /** A permission Deno refused. */
 export interface Denial {
@@ -43,7 +43,9 @@ export function denial(error: unknown): Denial | undefined {
 /** The flag granting `kind` access to `target`, paths made absolute. */
 export function flagFor(kind: string, target?: string): string {
   if (target === undefined || kind === "env") return `--allow-${kind}`;
-  const value = kind === "read" || kind === "write" ? resolve(target) : target;
+  const value = kind === "read" || kind === "write"
+    ? absolutePath(target)
+    : target;
   return `--allow-${kind}=${value}`;
 }
 

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { parse } from "npm:dotenv@18.0.10";
 import { ConfigError } from "../core/errors.ts";
 import { explain } from "../core/denied.ts";
 import type { Env } from "../core/contracts.ts";
@@ -74,6 +73,9 @@ export async function readDotEnv(
     );
   }
   validate(text, path);
+  // Loaded only when there is a `.env`: the parser and the Node modules
+  // it needs take a minion about as long to load as Deno takes to start.
+  const { parse } = await import("npm:dotenv@18.0.10");
   return parse(text);
 }
 

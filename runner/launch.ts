@@ -13,7 +13,7 @@ import type {
   Reporter,
   StopCause,
 } from "../core/contracts.ts";
-import { ProgressBar } from "./bar.ts";
+import type { ProgressBar } from "./bar.ts";
 import { failureLine, summaryLine } from "./failure_log.ts";
 import { killAll, warnChildrenTo } from "../core/children.ts";
 import type { Settings } from "./config.ts";
@@ -27,8 +27,7 @@ import { exitCode } from "../core/outcome.ts";
 import { ENGINES, REPORTERS } from "./registry.ts";
 import { walltimeDeadline } from "../core/walltime.ts";
 import { schedulerJob } from "../core/scheduler_job.ts";
-import { MinionStats } from "../core/stats.ts";
-import { serveStats, type StatsServer } from "./stats_server.ts";
+import type { StatsServer } from "./stats_server.ts";
 import type { TextSink } from "./stderr.ts";
 import { startWatchdog } from "./watchdog.ts";
 
@@ -105,8 +104,14 @@ export async function launch(
   const warn = (text: string) => say(`minionize: warning: ${text}\n`);
   const bar = settings.bar && !settings.dryRun &&
     (options.stderr?.isTerminal() ?? false);
+  // Stats, their server and the bar are loaded only when asked for: a
+  // minion's start-up is mostly loading modules.
   const stats = !settings.dryRun && (settings.stats || bar)
-    ? new MinionStats({ minion: minionId, host: hostname(), pid: Deno.pid })
+    ? new (await import("../core/stats.ts")).MinionStats({
+      minion: minionId,
+      host: hostname(),
+      pid: Deno.pid,
+    })
     : undefined;
   const reporter = chosen && stats ? fanOut([chosen, stats]) : chosen ?? stats;
   let server: StatsServer | undefined;
@@ -121,6 +126,7 @@ export async function launch(
     });
     if (stats && settings.stats) {
       try {
+        const { serveStats } = await import("./stats_server.ts");
         server = serveStats(stats, settings.stats, {
           remaining: async () => await engine.remaining?.(),
         });
@@ -136,6 +142,7 @@ export async function launch(
       say(`${line}\n`);
     }
     if (stats && bar) {
+      const { ProgressBar } = await import("./bar.ts");
       progress = await ProgressBar.start(stats, engine, { write: say });
     }
     // A minion killed at once (kill -9) would leave its programs running:

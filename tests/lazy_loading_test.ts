@@ -54,5 +54,20 @@ Deno.test("a file-engine minion loads no other engine and no broker client", asy
     s.replace(/^npm:\/?/, "").replace(/@[^@/]*$/, "")
   )
     .sort();
-  assertEquals(packages, ["dotenv", "shlex"]);
+  // dotenv is loaded only when there is a `.env` to read.
+  assertEquals(packages, ["shlex"]);
+});
+
+Deno.test("a file-engine minion loads no Node module before its first task", async () => {
+  // Loading Node's modules takes about as long as Deno's own start-up:
+  // they come only with what needs them (standard input read at an
+  // offset, a `.env` file, a broker client).
+  const loaded = await staticClosure([
+    "cli.ts",
+    "commands/run.ts",
+    "engines/file.ts",
+    "reporters/null.ts",
+    "callbacks/process.ts",
+  ]);
+  assertEquals([...loaded].filter((s) => s.startsWith("node:")), []);
 });
