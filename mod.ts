@@ -56,7 +56,9 @@ export {
   newMinionId,
   runMinion,
 } from "./core/minion.ts";
+export { type Clock, type ClockTimer, systemClock } from "./core/clock.ts";
 export { readSettings, type Settings } from "./runner/config.ts";
+export { stderrSink, type TextSink } from "./runner/stderr.ts";
 export {
   type InFlight,
   MinionStats,

@@ -76,7 +76,7 @@ async function bare(count: number, jobs: number): Promise<number> {
   const started = performance.now();
   const worker = async () => {
     while (true) {
-      const delivery = await engine.next();
+      const delivery = await engine.next(signal);
       if (!delivery) return;
       await callback.process(delivery.param, {
         minionId: "",
