@@ -9,7 +9,9 @@
  *
  * `--against DIR` also runs the loop of another checkout (its
  * `core/minion.ts`) in the same rounds, e.g. the main branch's, to compare
- * before and after side by side.
+ * before and after side by side. Each measurement runs in a fresh process
+ * (after a warm-up of a tenth of the params): loops sharing one process
+ * share the JIT's guesses, and one contender's shapes slow another's code.
  *
  * Run: `deno task bench loop_cost`, or
  * `deno run -A bench/loop_cost.ts [--params N] [--against DIR]`.
@@ -121,21 +123,77 @@ async function minion(
 // The CLI's default: no reporter, but a sink for failure lines, so the
 // phases of every run are timed in case it fails.
 const cli = { onFailure: () => {} };
-const loops: [string, RunMinion, Partial<Parameters<RunMinion>[0]>][] = [
-  ["runMinion", runMinion, {}],
-  ["runMinion + onFailure", runMinion, cli],
+
+/** A contender: which checkout's loop, and with what options. */
+interface Contender {
+  name: string;
+  /** The checkout whose `core/minion.ts` runs; this one when undefined. */
+  root?: string | undefined;
+  /** Give the loop an `onFailure` sink. */
+  onFailure: boolean;
+}
+
+const child = flag("--child");
+if (child !== undefined) {
+  // One contender in a process of its own: what one loop learned in the
+  // JIT does not slow (or speed) another, as in a real minion.
+  const jobs = Number(flag("--jobs"));
+  const root = flag("--root");
+  let result: number;
+  if (child === "bare") {
+    await bare(PARAMS / 10, jobs);
+    result = await bare(PARAMS, jobs);
+  } else {
+    const run = root === undefined
+      ? runMinion
+      : (await import(`file://${root}/core/minion.ts`)).runMinion as RunMinion;
+    const extra = child === "cli" ? cli : {};
+    await minion(run, PARAMS / 10, jobs, extra);
+    result = await minion(run, PARAMS, jobs, extra);
+  }
+  console.log(JSON.stringify(result));
+  Deno.exit(0);
+}
+
+const contenders: Contender[] = [
+  { name: "runMinion", onFailure: false },
+  { name: "runMinion + onFailure", onFailure: true },
 ];
 if (against !== undefined) {
-  const path = `${new URL(against, `file://${Deno.cwd()}/`).pathname}`;
-  const other = await import(
-    `file://${path.replace(/\/$/, "")}/core/minion.ts`
+  const root = new URL(against, `file://${Deno.cwd()}/`).pathname.replace(
+    /\/$/,
+    "",
   );
-  loops.push([`runMinion of ${against}`, other.runMinion as RunMinion, {}]);
-  loops.push([
-    `runMinion + onFailure of ${against}`,
-    other.runMinion as RunMinion,
-    cli,
-  ]);
+  contenders.push(
+    { name: `runMinion of ${against}`, root, onFailure: false },
+    { name: `runMinion + onFailure of ${against}`, root, onFailure: true },
+  );
+}
+
+/** Runs one measurement in a fresh process and returns its ms. */
+async function measure(
+  what: string,
+  jobs: number,
+  root?: string,
+): Promise<number> {
+  const args = [
+    "run",
+    "-A",
+    import.meta.filename!,
+    "--child",
+    what,
+    "--jobs",
+    String(jobs),
+    "--params",
+    String(PARAMS),
+    ...(root === undefined ? [] : ["--root", root]),
+  ];
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`${what} failed`);
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as number;
 }
 
 const rows: (string | number)[][] = [[
@@ -148,21 +206,24 @@ const rows: (string | number)[][] = [[
 ]];
 let worst = 0;
 for (const jobs of [1, 8]) {
-  // Warm up the JIT on every contender before timing any.
-  await bare(PARAMS / 10, jobs);
-  for (const [, run, extra] of loops) {
-    await minion(run, PARAMS / 10, jobs, extra);
-  }
   const bareTimes: number[] = [];
-  const times = loops.map(() => [] as number[]);
+  const times = contenders.map(() => [] as number[]);
+  // Rounds alternate the contenders, so that a busy moment of the machine
+  // falls on all of them alike.
   for (let round = 0; round < ROUNDS; round++) {
-    bareTimes.push(await bare(PARAMS, jobs));
-    for (const [i, [, run, extra]] of loops.entries()) {
-      times[i]!.push(await minion(run, PARAMS, jobs, extra));
+    bareTimes.push(await measure("bare", jobs));
+    for (const [i, contender] of contenders.entries()) {
+      times[i]!.push(
+        await measure(
+          contender.onFailure ? "cli" : "loop",
+          jobs,
+          contender.root,
+        ),
+      );
     }
   }
   const perBare = median(bareTimes) * 1000 / PARAMS;
-  for (const [i, [name]] of loops.entries()) {
+  for (const [i, { name }] of contenders.entries()) {
     const per = median(times[i]!) * 1000 / PARAMS;
     if (i === 0) worst = Math.max(worst, per - perBare);
     rows.push([
@@ -176,7 +237,7 @@ for (const jobs of [1, 8]) {
   }
 }
 console.log(
-  `Loop cost: ${PARAMS} no-op params, in-memory engine, no reporter, median of ${ROUNDS} rounds`,
+  `Loop cost: ${PARAMS} no-op params, in-memory engine, no reporter, median of ${ROUNDS} rounds, each in a fresh process`,
 );
 printTable(rows);
 console.log(
