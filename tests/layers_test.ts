@@ -3,8 +3,9 @@
  * through others:
  *
  * 0. `core/`: contracts, the loop, readers and helpers;
- * 1. the plug-ins, `engines/`, `callbacks/`, `reporters/`: core, and their
- *    own files only (never another plug-in);
+ * 1. the plug-ins, `engines/`, `callbacks/`, `reporters/`: core, their
+ *    own files and their kind's shared kit (`engines/_broker/`) only,
+ *    never another plug-in;
  * 2. `runner/` and `schedulers/`: settings, the registry, launch and
  *    `minionize()`, above the plug-ins;
  * 3. `commands/` and `cli.ts`, the command line;
@@ -53,9 +54,17 @@ function local(specifier: string): string | undefined {
     : undefined;
 }
 
-/** The layer of a module, and its plug-in group when it is a plug-in. */
-function layerOf(path: string): { layer: number; group?: string } {
+/**
+ * The layer of a module, and its plug-in group when it is a plug-in. A
+ * kit shared by plug-ins of one kind (a folder or file starting with `_`,
+ * e.g. `engines/_broker/`) is a group of its own that they may all use.
+ */
+function layerOf(
+  path: string,
+): { layer: number; group?: string; kit?: string } {
   if (path.startsWith("core/")) return { layer: 0 };
+  const kit = /^(engines|callbacks|reporters)\/_/.exec(path);
+  if (kit) return { layer: 1, group: path, kit: kit[1]! };
   const plugIn = /^(engines|callbacks|reporters)\/([a-z0-9]+)/.exec(path);
   if (plugIn) return { layer: 1, group: `${plugIn[1]}/${plugIn[2]}` };
   if (path.startsWith("runner/") || path.startsWith("schedulers/")) {
@@ -75,8 +84,10 @@ Deno.test("layers point one way: core, plug-ins, runner, commands", async () => 
     for (const to of deps) {
       const theirs = layerOf(to);
       const upward = theirs.layer > mine.layer;
+      const ownKit = theirs.kit !== undefined &&
+        mine.group?.startsWith(`${theirs.kit}/`);
       const sideways = mine.layer === 1 && theirs.layer === 1 &&
-        mine.group !== theirs.group;
+        mine.group !== theirs.group && !ownKit;
       if (upward || sideways) wrong.push(`${from} -> ${to}`);
     }
   }
