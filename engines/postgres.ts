@@ -30,15 +30,19 @@ import type {
 } from "../core/contracts.ts";
 import { readChoice, readLease } from "../core/env.ts";
 import { ConfigError } from "../core/errors.ts";
-import {
-  decode,
-  type Decoder,
-  decoderLineFormat,
-  DECODERS,
-  encode,
-} from "../core/param.ts";
+import { type Decoder, decoderLineFormat, DECODERS } from "../core/param.ts";
 import { retryWhile } from "../core/retry.ts";
-import { hostname } from "../core/host.ts";
+import { Doorbell } from "./_broker/doorbell.ts";
+import { pages, peekingEngine } from "./_broker/dry_run.ts";
+import { Holdings, renewEvery } from "./_broker/holding.ts";
+import { paramFields } from "./_broker/param.ts";
+import { publishInBatches } from "./_broker/publish.ts";
+import {
+  type BrokerServer,
+  connectOrExplain,
+  consumerName,
+  errorText,
+} from "./_broker/server.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -75,17 +79,6 @@ function _quoted(table: string): string {
   return table.split(".").map((part) => `"${part}"`).join(".");
 }
 
-function _redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
-}
-
-function _message(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) {
-    return _message(error.errors[0]);
-  }
-  return error instanceof Error ? error.message || error.name : String(error);
-}
-
 /** Whether `error` means the connection is gone (worth waiting out). */
 function _lost(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
@@ -105,34 +98,28 @@ function _patiently<T>(
 }
 
 /** Connects and checks the server answers; a `ConfigError` when not. */
-async function _connect(settings: Settings, max: number): Promise<Sql> {
-  let sql: Sql;
-  const fail = (cause: unknown) =>
-    new ConfigError(
-      "DATABASE_URL",
-      `Cannot connect to PostgreSQL at DATABASE_URL '${
-        _redact(settings.url)
-      }': ${
-        _message(cause)
-      }; check that the server runs there and that the URL's host, port, user, password and database are right`,
-      { cause },
-    );
-  try {
-    sql = postgres(settings.url, {
+function _connect(settings: Settings, max: number): Promise<Sql> {
+  const server: BrokerServer = {
+    kind: "PostgreSQL",
+    variable: "DATABASE_URL",
+    address: settings.url,
+    fix:
+      "check that the server runs there and that the URL's host, port, user, password and database are right",
+  };
+  return connectOrExplain(server, async () => {
+    const sql = postgres(settings.url, {
       max,
       connect_timeout: 5,
       onnotice: () => {},
     });
-  } catch (error) {
-    throw fail(error);
-  }
-  try {
-    await sql`select 1`;
-  } catch (error) {
-    await sql.end({ timeout: 0 }).catch(() => {});
-    throw fail(error);
-  }
-  return sql;
+    try {
+      await sql`select 1`;
+    } catch (error) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      throw error;
+    }
+    return sql;
+  });
 }
 
 /** Creates the queue table and its index when missing. */
@@ -179,25 +166,25 @@ async function open(options: EngineOptions): Promise<Engine> {
     throw new ConfigError(
       "POSTGRES_TABLE",
       `Cannot create the queue table POSTGRES_TABLE '${table}': ${
-        _message(error)
+        errorText(error)
       }; check the user's rights or create it with 'minionize publish --create'`,
       { cause: error },
     );
   }
   if (options.dryRun) return _dryRun(sql, settings);
   const name = sql(table);
-  const owner = `${hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const owner = consumerName();
   const lease = `${leaseMs} milliseconds`;
 
   // Woken by publishers and by rows given back, so idle minions need not
   // poll fast.
-  let wake = () => {};
-  const listening = await sql.listen(channel, () => wake()).catch(() =>
+  const bell = new Doorbell();
+  const listening = await sql.listen(channel, () => bell.ring()).catch(() =>
     undefined
   );
 
   const buffer: Row[] = [];
-  let held = 0;
+  const holdings = new Holdings();
 
   const claim = (count: number) =>
     sql<Row[]>`
@@ -224,20 +211,13 @@ async function open(options: EngineOptions): Promise<Engine> {
       select pg_notify(${channel}, '') from back limit 1`;
 
   const deliver = (row: Row): Delivery => {
-    held++;
-    let settled = false;
-    const settle = async (act: () => Promise<unknown>) => {
-      if (settled) return;
-      settled = true;
-      held--;
-      await _patiently(act, undefined, leaseMs);
-    };
-    const decoded = decode(row.param, settings.decoder);
+    const hold = holdings.take();
+    const settle = (act: () => Promise<unknown>) =>
+      hold.settle(() => _patiently(act, undefined, leaseMs));
     return {
-      param: decoded.param,
+      ...paramFields(row.param, settings.decoder),
       attempt: Math.max(1, row.attempts),
       id: row.id,
-      ...(decoded.ok ? {} : { malformed: decoded.error }),
       ack: () =>
         settle(() =>
           sql`update ${name} set state = 'done', owner = null,
@@ -252,7 +232,7 @@ async function open(options: EngineOptions): Promise<Engine> {
             where id = ${row.id}`
         ),
       renew: async () => {
-        if (settled) return;
+        if (hold.settled) return;
         await sql`update ${name}
           set lease_until = now() + ${lease}::interval
           where id = ${row.id} and owner = ${owner} and state = 'running'`;
@@ -260,31 +240,18 @@ async function open(options: EngineOptions): Promise<Engine> {
     };
   };
 
-  const idle = (signal: AbortSignal) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        wake = () => {};
-        resolve();
-      };
-      const timer = setTimeout(done, POLL_MS);
-      signal.addEventListener("abort", done, { once: true });
-      wake = done;
-    });
-
   return {
     name: "postgres",
     redelivers: true,
-    renewEveryMs: Math.max(100, Math.floor(leaseMs / 3)),
+    renewEveryMs: renewEvery(leaseMs),
     async next(signal): Promise<Delivery | undefined> {
       while (!signal.aborted) {
         const row = buffer.shift();
         if (row) return deliver(row);
-        const free = Math.max(1, options.concurrency - held);
+        const free = Math.max(1, options.concurrency - holdings.held);
         const rows = await _patiently(() => claim(free), signal);
         if (rows.length > 0) buffer.push(...rows);
-        else await idle(signal);
+        else await bell.wait(signal, POLL_MS);
       }
       const left = buffer.splice(0).map((row) => row.id);
       if (left.length > 0) await putBack(left, true);
@@ -311,41 +278,26 @@ async function open(options: EngineOptions): Promise<Engine> {
 /** Lists open rows once each, claiming and changing nothing. */
 function _dryRun(sql: Sql, settings: Settings): Engine {
   const name = sql(settings.table);
-  let after = "0";
-  let page: Row[] = [];
-  let done = false;
-  const noop = () => Promise.resolve();
-  return {
-    name: "postgres",
-    redelivers: true,
-    async next(signal) {
-      while (page.length === 0 && !done && !signal.aborted) {
-        page = await sql<Row[]>`
-          select id::text, param, attempts from ${name}
-          where state in ('todo', 'running') and id > ${after}::bigint
-          order by id limit 100`;
-        const last = page.at(-1);
-        if (last) after = last.id;
-        else done = true;
-      }
-      const row = page.shift();
-      if (!row || signal.aborted) return undefined;
-      const decoded = decode(row.param, settings.decoder);
-      return {
-        param: decoded.param,
-        attempt: Math.max(1, row.attempts),
+  const rows = pages(async (after) => {
+    const page = await sql<Row[]>`
+      select id::text, param, attempts from ${name}
+      where state in ('todo', 'running') and id > ${after ?? "0"}::bigint
+      order by id limit 100`;
+    return {
+      items: page.map((row) => ({
         id: row.id,
-        ...(decoded.ok ? {} : { malformed: decoded.error }),
-        ack: noop,
-        nack: noop,
-        release: noop,
-        fail: noop,
-      };
-    },
-    async close() {
-      await sql.end({ timeout: 5 });
-    },
-  };
+        text: row.param,
+        attempt: row.attempts,
+      })),
+      after: page.at(-1)?.id ?? "0",
+    };
+  });
+  return peekingEngine(
+    "postgres",
+    rows,
+    settings.decoder,
+    () => sql.end({ timeout: 5 }),
+  );
 }
 
 /**
@@ -370,23 +322,15 @@ async function publish(
       );
     }
     const name = sql(settings.table);
-    let count = 0;
-    let batch: { param: string }[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      await sql`insert into ${name} ${sql(batch, "param")}`;
-      await sql`select pg_notify(${settings.channel}, '')`;
-      batch = [];
-    };
-    for await (const param of params) {
-      batch.push({
-        param: encode(param, settings.decoder),
-      });
-      count++;
-      if (batch.length >= 1_000) await flush();
-    }
-    await flush();
-    return count;
+    return await publishInBatches(params, {
+      decoder: settings.decoder,
+      flush: async (texts) => {
+        await sql`insert into ${name} ${
+          sql(texts.map((param) => ({ param })), "param")
+        }`;
+        await sql`select pg_notify(${settings.channel}, '')`;
+      },
+    });
   } finally {
     await sql.end({ timeout: 5 });
   }
