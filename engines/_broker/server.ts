@@ -25,6 +25,11 @@ export interface BrokerServer {
    * @default {"connect to"}
    */
   verb?: "connect to" | "reach";
+  /**
+   * Which error of an `AggregateError` the message quotes.
+   * @default {"first"}
+   */
+  which?: "first" | "last";
 }
 
 /**
@@ -43,11 +48,15 @@ export function redact(url: string): string {
 
 /**
  * The text of `error` for a one-line message: its message (its name when
- * empty), or that of the first error it gathers.
+ * empty), or that of the first error it gathers (the last one with
+ * `which: "last"`, for clients that gather their retries in order).
  */
-export function errorText(error: unknown): string {
+export function errorText(
+  error: unknown,
+  which: "first" | "last" = "first",
+): string {
   if (error instanceof AggregateError && error.errors.length > 0) {
-    return errorText(error.errors[0]);
+    return errorText(error.errors.at(which === "first" ? 0 : -1), which);
   }
   return error instanceof Error ? error.message || error.name : String(error);
 }
@@ -63,7 +72,7 @@ export function cannotReach(server: BrokerServer, cause: unknown): ConfigError {
     `Cannot ${
       server.verb ?? "connect to"
     } ${server.kind} at ${server.variable} '${redact(server.address)}': ${
-      errorText(cause)
+      errorText(cause, server.which)
     }; ${server.fix}`,
     { cause },
   );
