@@ -5,6 +5,8 @@
  * @module
  */
 
+import { delay } from "./async.ts";
+
 /** How {@linkcode retryWhile} waits. */
 export interface RetryWhileOptions {
   /** Stop trying (and throw the last error) once this aborts. @default {never} */
@@ -42,7 +44,10 @@ export async function retryWhile<T>(
       ) {
         throw error;
       }
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      // A stop ends the pause at once, with the last error.
+      await delay(wait, { signal: options.signal }).catch(() => {
+        throw error;
+      });
       wait = Math.min(wait * 2, 2_000);
     }
   }

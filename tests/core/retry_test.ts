@@ -54,3 +54,20 @@ Deno.test("retryWhile stops once its patience runs out", async () => {
   );
   assertEquals(calls > 1, true);
 });
+
+Deno.test("retryWhile stops pausing as soon as its signal aborts, with the last error", async () => {
+  const controller = new AbortController();
+  const started = Date.now();
+  setTimeout(() => controller.abort(), 20);
+  await assertRejects(
+    () =>
+      retryWhile(
+        () => Promise.reject(new Error("lost")),
+        () => true,
+        { signal: controller.signal, firstDelayMs: 10_000 },
+      ),
+    Error,
+    "lost",
+  );
+  assertEquals(Date.now() - started < 5_000, true);
+});
