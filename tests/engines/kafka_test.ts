@@ -1,9 +1,4 @@
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  assertRejects,
-} from "../_assert.ts";
+import { assertEquals, assertMatch, assertRejects } from "../_assert.ts";
 import {
   Consumer,
   Producer,
@@ -15,14 +10,10 @@ import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runMinion } from "../../core/minion.ts";
 import { bundleDir } from "../_bundle.ts";
-import { freePort } from "../services/harness.ts";
+import { freePort, waitUntil } from "../services/harness.ts";
 import { kafkaAvailable, startKafka } from "../services/kafka.ts";
-import {
-  eventually,
-  linesOf,
-  loggingProgram,
-  spawnMinion,
-} from "./_minions.ts";
+import { brokerSteps } from "./_broker_cases.ts";
+import { linesOf, loggingProgram, spawnMinion } from "./_minions.ts";
 
 const ok = kafkaAvailable();
 
@@ -31,8 +22,10 @@ async function* each<T>(values: T[]): AsyncIterable<T> {
 }
 
 /** A fresh topic and group on `server`, with a short session timeout. */
-function queueEnv(base: Record<string, string>): Record<string, string> {
-  const name = `t-${crypto.randomUUID().slice(0, 8)}`;
+function queueEnv(
+  base: Record<string, string>,
+  name = `t-${crypto.randomUUID().slice(0, 8)}`,
+): Record<string, string> {
   return {
     ...base,
     KAFKA_TOPIC: name,
@@ -119,7 +112,20 @@ Deno.test({
     const server = await startKafka();
     const dir = await Deno.makeTempDir({ prefix: "minionize-kafka-test-" });
     try {
-      // 500 params over 3 minion processes: tests/conformance/.
+      // 500 params over 3 minion processes: tests/conformance/; giving
+      // back on SIGTERM, riding out a broker restart, one line when
+      // unreachable: the broker cases.
+      await brokerSteps(t, {
+        engine: "kafka",
+        scope: (tag) => queueEnv({}, tag),
+        unreachable: { KAFKA_BROKERS: `127.0.0.1:${freePort()}` },
+        releaseKeepsAttempt: true,
+        // Kafka keeps offsets, not a count of what is left.
+        countsRemaining: false,
+        // A new member waits for the group to rebalance before it reads.
+        idleExitSeconds: 12,
+        dropConnections: (_env, service) => service.restart(),
+      }, server);
       await t.step(
         "--retries 2 runs a failing param 3 times, then dead-letters it with the error",
         async () => {
@@ -212,33 +218,6 @@ Deno.test({
       });
 
       await t.step(
-        "a param of a minion stopped by SIGTERM goes to another minion, its attempt not counted",
-        async () => {
-          const env = queueEnv(server.env);
-          await kafkaEngine.publish!(each(["slow"]), { env, create: true });
-          const log = `${dir}/term.log`;
-          const program = await loggingProgram(dir, log, "exec sleep 60");
-          const minion = spawnMinion(
-            { ...env, MINION_ENGINE: "kafka" },
-            ["--grace", "1", program],
-          );
-          await eventually(
-            "the task started",
-            async () => (await linesOf(log)).length === 1,
-          );
-          minion.child.kill("SIGTERM");
-          const { code, output } = await minion.result();
-          assertEquals(code, 143, output);
-          const attempts: number[] = [];
-          const summary = await drain(env, (_p, attempt) => {
-            attempts.push(attempt);
-          });
-          assertEquals(summary.done, 1);
-          assertEquals(attempts, [1]);
-        },
-      );
-
-      await t.step(
         "a param of a minion killed with SIGKILL is run again once its session times out",
         async () => {
           const env = queueEnv(server.env);
@@ -252,9 +231,10 @@ Deno.test({
             { ...env, MINION_ENGINE: "kafka" },
             [program],
           );
-          await eventually(
-            "the task started",
+          await waitUntil(
+            "the task",
             async () => (await linesOf(log)).length === 1,
+            60_000,
           );
           minion.child.kill("SIGKILL");
           // The program outlives its minion (and holds its output open).
@@ -268,52 +248,6 @@ Deno.test({
           }, { idleMs: 15_000 });
           assertEquals(summary.done, 1);
           assertEquals(attempts, [1]);
-        },
-      );
-
-      await t.step(
-        "a minion rides out a broker restart and finishes the topic",
-        async () => {
-          const env = queueEnv(server.env);
-          const params = Array.from({ length: 40 }, (_, i) => i);
-          await kafkaEngine.publish!(each(params), { env, create: true });
-          const done = new Set<JsonValue>();
-          let restarted = false;
-          await drain(env, async (param) => {
-            if (done.size === 10 && !restarted) {
-              restarted = true;
-              await server.restart();
-            }
-            await new Promise((resolve) => setTimeout(resolve, 20));
-            done.add(param);
-          }, { idleMs: 12_000 });
-          assert(restarted);
-          assertEquals(done.size, 40);
-        },
-      );
-
-      await t.step(
-        "an unreachable server is a ConfigError naming the URL",
-        async () => {
-          const brokers = `127.0.0.1:${freePort()}`;
-          const error = await assertRejects(
-            () =>
-              kafkaEngine.open({
-                env: { KAFKA_BROKERS: brokers },
-                concurrency: 1,
-                dryRun: false,
-              }),
-            ConfigError,
-          );
-          assertMatch(error.message, new RegExp(`KAFKA_BROKERS '${brokers}'`));
-          const minion = spawnMinion(
-            { KAFKA_BROKERS: brokers, MINION_ENGINE: "kafka" },
-            ["true"],
-          );
-          const { code, output } = await minion.result();
-          assertEquals(code, 2);
-          assertEquals(output.trim().split("\n").length, 1, output);
-          assertMatch(output, /^minionize: error: Cannot reach Kafka/);
         },
       );
 
@@ -353,6 +287,23 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("kafka engine names the KAFKA_BROKERS it cannot reach", async () => {
+  const brokers = `127.0.0.1:${freePort()}`;
+  const error = await assertRejects(
+    () =>
+      kafkaEngine.open({
+        env: { KAFKA_BROKERS: brokers },
+        concurrency: 1,
+        dryRun: false,
+      }),
+    ConfigError,
+  );
+  assertMatch(
+    error.message,
+    new RegExp(`^Cannot reach Kafka at KAFKA_BROKERS '${brokers}'`),
+  );
 });
 
 Deno.test("kafka engine rejects KAFKA_BROKERS without ports before connecting", async () => {

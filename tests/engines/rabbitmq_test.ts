@@ -10,14 +10,10 @@ import { rabbitmqEngine } from "../../engines/rabbitmq.ts";
 import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runMinion } from "../../core/minion.ts";
-import { freePort } from "../services/harness.ts";
+import { freePort, waitUntil } from "../services/harness.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../services/rabbitmq.ts";
-import {
-  eventually,
-  linesOf,
-  loggingProgram,
-  spawnMinion,
-} from "./_minions.ts";
+import { brokerSteps } from "./_broker_cases.ts";
+import { linesOf, loggingProgram, spawnMinion } from "./_minions.ts";
 
 const ok = rabbitmqAvailable();
 
@@ -85,7 +81,19 @@ Deno.test({
     const server = await startRabbitmq();
     const dir = await Deno.makeTempDir({ prefix: "minionize-rabbitmq-test-" });
     try {
-      // 500 params over 3 minion processes: tests/conformance/.
+      // 500 params over 3 minion processes: tests/conformance/; giving
+      // back on SIGTERM, reconnecting, one line when unreachable: the
+      // broker cases.
+      await brokerSteps(t, {
+        engine: "rabbitmq",
+        scope: (tag) => ({ AMQP_QUEUE: tag }),
+        unreachable: { AMQP_URL: `amqp://127.0.0.1:${freePort()}` },
+        releaseKeepsAttempt: true,
+        // Its count is of messages ready, not of those a consumer holds.
+        countsRemaining: false,
+        dropConnections: async (_env, service) =>
+          void await service.ctl("close_all_connections", "test"),
+      }, server);
       await t.step(
         "--retries 2 runs a failing param 3 times, then dead-letters it with the error",
         async () => {
@@ -172,33 +180,6 @@ Deno.test({
       });
 
       await t.step(
-        "a param of a minion stopped by SIGTERM goes to another minion, its attempt not counted",
-        async () => {
-          const env = queueEnv(server.env);
-          await rabbitmqEngine.publish!(each(["slow"]), { env, create: true });
-          const log = `${dir}/term.log`;
-          const program = await loggingProgram(dir, log, "exec sleep 60");
-          const minion = spawnMinion(
-            { ...env, MINION_ENGINE: "rabbitmq" },
-            ["--grace", "1", program],
-          );
-          await eventually(
-            "the task started",
-            async () => (await linesOf(log)).length === 1,
-          );
-          minion.child.kill("SIGTERM");
-          const { code, output } = await minion.result();
-          assertEquals(code, 143, output);
-          const attempts: number[] = [];
-          const summary = await drain(env, (_p, attempt) => {
-            attempts.push(attempt);
-          });
-          assertEquals(summary.done, 1);
-          assertEquals(attempts, [1]);
-        },
-      );
-
-      await t.step(
         "a param of a minion killed with SIGKILL is redelivered",
         async () => {
           const env = queueEnv(server.env);
@@ -212,9 +193,10 @@ Deno.test({
             { ...env, MINION_ENGINE: "rabbitmq" },
             [program],
           );
-          await eventually(
-            "the task started",
+          await waitUntil(
+            "the task",
             async () => (await linesOf(log)).length === 1,
+            60_000,
           );
           minion.child.kill("SIGKILL");
           // The program outlives its minion (and holds its output open).
@@ -228,59 +210,29 @@ Deno.test({
           assertEquals(attempts, [2]);
         },
       );
-
-      await t.step(
-        "a minion whose connection drops reconnects and finishes the queue",
-        async () => {
-          const env = queueEnv(server.env);
-          const params = Array.from({ length: 40 }, (_, i) => i);
-          await rabbitmqEngine.publish!(each(params), { env, create: true });
-          const done = new Set<JsonValue>();
-          let dropped = false;
-          const summary = await drain(env, async (param) => {
-            if (done.size === 10 && !dropped) {
-              dropped = true;
-              await server.ctl("close_all_connections", "test");
-            }
-            await new Promise((resolve) => setTimeout(resolve, 20));
-            done.add(param);
-          });
-          assert(dropped);
-          assertEquals(done.size, 40);
-          assert(summary.done >= 40);
-        },
-      );
-
-      await t.step(
-        "an unreachable server is a ConfigError naming the URL",
-        async () => {
-          const url = `amqp://guest:secret@127.0.0.1:${freePort()}`;
-          const error = await assertRejects(
-            () =>
-              rabbitmqEngine.open({
-                env: { AMQP_URL: url },
-                concurrency: 1,
-                dryRun: false,
-              }),
-            ConfigError,
-          );
-          assertMatch(error.message, /AMQP_URL 'amqp:\/\/guest:\*\*\*@127/);
-          assert(!error.message.includes("secret"));
-          const minion = spawnMinion(
-            { AMQP_URL: url, MINION_ENGINE: "rabbitmq" },
-            ["true"],
-          );
-          const { code, output } = await minion.result();
-          assertEquals(code, 2);
-          assertEquals(output.trim().split("\n").length, 1, output);
-          assertMatch(output, /^minionize: error: Cannot connect to RabbitMQ/);
-        },
-      );
     } finally {
       await server.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("rabbitmq engine names the AMQP_URL it cannot reach, its password hidden", async () => {
+  const url = `amqp://guest:secret@127.0.0.1:${freePort()}`;
+  const error = await assertRejects(
+    () =>
+      rabbitmqEngine.open({
+        env: { AMQP_URL: url },
+        concurrency: 1,
+        dryRun: false,
+      }),
+    ConfigError,
+  );
+  assertMatch(
+    error.message,
+    /^Cannot connect to RabbitMQ at AMQP_URL 'amqp:\/\/guest:\*\*\*@127/,
+  );
+  assert(!error.message.includes("secret"));
 });
 
 Deno.test("rabbitmq engine rejects an AMQP_URL that is not amqp:// before connecting", async () => {
