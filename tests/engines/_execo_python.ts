@@ -167,16 +167,3 @@ export async function filesOf(dir: string): Promise<Record<string, string>> {
   }
   return out;
 }
-
-/** Waits until `check` holds (every 50 ms), or throws after `ms`. */
-export async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  ms = 30_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

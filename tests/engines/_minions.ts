@@ -61,16 +61,3 @@ export function spawnMinion(
     },
   };
 }
-
-/** Resolves once `check` is true, polling every 100 ms; throws after `ms`. */
-export async function eventually(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  ms = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

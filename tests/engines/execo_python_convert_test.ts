@@ -17,9 +17,9 @@ import {
   start,
   tally,
   text,
-  until,
   VENV,
 } from "./_execo_python.ts";
+import { waitUntil } from "../services/harness.ts";
 
 Deno.test({
   name:
@@ -94,7 +94,7 @@ Deno.test({
     const cwd = await pythonSweep(params);
     const python = start(cwd, "py", "py1", { TASK_SLEEP: "0.3" });
     const ours = start(cwd, "ours", "ours1", { TASK_SLEEP: "0.3" });
-    await until("both fleets to run params", async () => {
+    await waitUntil("both fleets to run params", async () => {
       const { byFleet } = tally(await runs(cwd));
       return (byFleet.py ?? 0) >= 2 && (byFleet.ours ?? 0) >= 2;
     });

@@ -15,8 +15,8 @@ import {
   runs,
   start,
   tally,
-  until,
 } from "./_execo_python.ts";
+import { waitUntil } from "../services/harness.ts";
 
 const PARAMS = 30;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,7 +125,7 @@ Deno.test({
     const cwd = await pythonSweep(PARAMS);
     const python = start(cwd, "py", "py1", { TASK_SLEEP: "0.5" });
     const ours = start(cwd, "ours", "ours1", { TASK_SLEEP: "0.3" });
-    await until(
+    await waitUntil(
       "the Python minion to finish a param",
       async () => (await runs(cwd)).some((line) => line.startsWith("py ")),
     );
@@ -173,7 +173,7 @@ Deno.test({
     const victim = start(cwd, "ours", "ours1", lease);
     const python = start(cwd, "py", "py1", { TASK_SLEEP: "0.3" });
     const other = start(cwd, "ours", "ours2", lease);
-    await until(
+    await waitUntil(
       "our minions to finish a param",
       async () =>
         (await runs(cwd)).filter((line) => line.startsWith("ours ")).length >=
