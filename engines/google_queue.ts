@@ -13,6 +13,7 @@
 import { Buffer } from "node:buffer";
 import type { protos, PubSub, Topic, v1 } from "npm:@google-cloud/pubsub@6.3.0";
 import type { Delivery, Engine } from "../core/contracts.ts";
+import { delay } from "../core/async.ts";
 import { decode, type Decoder } from "../core/param.ts";
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
@@ -63,18 +64,6 @@ function text(received: ReceivedMessage): string {
   return typeof data === "string"
     ? Buffer.from(data, "base64").toString("utf8")
     : new TextDecoder().decode(data);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 /** What a {@linkcode GoogleQueue} consumes, and how. */
@@ -202,7 +191,8 @@ export class GoogleQueue implements Engine {
             { cause: result.error },
           );
         }
-        await sleep(backoff, signal);
+        // A stop ends the pause; the loop then sees the signal.
+        await delay(backoff, { signal }).catch(() => {});
         backoff = Math.min(backoff * 2, 30_000);
         continue;
       }
