@@ -81,38 +81,35 @@ export async function consumeTopics(
 
   const partitions = new Map<string, PartitionState>();
   const holdings = new Holdings();
-  const buffer: KafkaRecord[] = [];
   const bell = new Doorbell();
   let failure: Error | undefined;
+  // The partitions this minion reads, once the group said so.
+  let mine: Set<string> | undefined;
 
-  stream.on("data", (record: KafkaRecord) => {
-    buffer.push(record);
-    // Fetched records are not claimed (a partition is read by one minion
-    // anyway, and commits stop below what was handed out), so holding a
-    // fetch's worth costs nothing; it only bounds memory.
-    if (buffer.length >= HOLD) stream.pause();
-    bell.ring();
-  });
+  // Records are read from the stream as the minion takes them: the stream
+  // holds up to HOLD of them and fetches the next ones while those are
+  // taken, so that the minion does not wait for a fetch after each batch.
+  // (Fetched records are not claimed: a partition is read by one minion
+  // anyway, and commits stop below what was handed out.)
+  stream.on("readable", () => bell.ring());
   stream.on("error", (error: Error) => {
     failure = error;
     bell.ring();
   });
   // A rebalance: forget partitions that went elsewhere (their unfinished
-  // records will run there again) and records fetched for them.
+  // records will run there again) and, as they are read, records fetched
+  // for them.
   consumer.on("consumer:group:join", (payload) => {
-    const mine = new Set<string>();
+    const now = new Set<string>();
     for (const { topic, partitions: list } of payload.assignments ?? []) {
-      for (const partition of list) mine.add(partitionKey(topic, partition));
+      for (const partition of list) now.add(partitionKey(topic, partition));
     }
     // A dry run's group is its own: whatever it re-reads after a rejoin,
     // it has shown already.
     for (const name of dryEnds ? [] : [...partitions.keys()]) {
-      if (!mine.has(name)) partitions.delete(name);
+      if (!now.has(name)) partitions.delete(name);
     }
-    const kept = buffer.filter((r) =>
-      mine.has(partitionKey(r.topic, r.partition))
-    );
-    buffer.splice(0, buffer.length, ...kept);
+    mine = now;
   });
 
   // Commits, per partition, up to the lowest unfinished record.
@@ -168,6 +165,7 @@ export async function consumeTopics(
 
   const deliveryOf = (record: KafkaRecord): Delivery | undefined => {
     const name = partitionKey(record.topic, record.partition);
+    if (mine && !mine.has(name)) return undefined;
     let state = partitions.get(name);
     if (!state) {
       state = {
@@ -232,7 +230,7 @@ export async function consumeTopics(
       )?.offset ?? 0n;
       if ((state?.next ?? start) < end) return false;
     }
-    return buffer.length === 0;
+    return stream.readableLength === 0;
   };
 
   let closed = false;
@@ -243,10 +241,7 @@ export async function consumeTopics(
       while (true) {
         if (failure) throw failure;
         if (signal.aborted || dryDone()) return undefined;
-        const record = buffer.shift();
-        if (buffer.length < HOLD / 2 && stream.isPaused()) {
-          stream.resume();
-        }
+        const record: KafkaRecord | null = stream.read();
         if (record) {
           const delivery = deliveryOf(record);
           if (delivery) return delivery;
@@ -260,7 +255,6 @@ export async function consumeTopics(
       if (closed) return;
       closed = true;
       clearInterval(timer);
-      buffer.length = 0;
       await commit();
       await stream.close().catch(() => {});
       await consumer.close(true).catch(() => {});
