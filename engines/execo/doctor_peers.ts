@@ -14,11 +14,11 @@
  * @module
  */
 
+import { delay } from "../../core/async.ts";
 import {
   type Peer,
   POLL_MS,
   readToEnd,
-  sleep,
   STEP_MS,
   takeTurns,
   Timeout,
@@ -190,7 +190,7 @@ export async function meetPeers(
           break;
         }
         if (Date.now() > deadline) break;
-        await sleep(POLL_MS * 5, signal);
+        await delay(POLL_MS * 5, { signal }).catch(() => {});
         signal?.throwIfAborted();
       }
       joined.sort((a, b) => a.id.localeCompare(b.id));

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { delay } from "../../core/async.ts";
+
 /** How long one member waits for another's next step. */
 export const STEP_MS = 10_000;
 /** How often files are looked for. */
@@ -68,19 +70,6 @@ export function touch(path: string): void {
   Deno.writeFileSync(path, new Uint8Array(), { create: true });
 }
 
-/** Sleeps `ms`, or less when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** Polls `check` until it gives a value; throws {@linkcode Timeout} after `ms`. */
 export async function until<T>(
   what: string,
@@ -94,7 +83,7 @@ export async function until<T>(
     const value = check();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Timeout(what);
-    await sleep(POLL_MS, signal);
+    await delay(POLL_MS, { signal }).catch(() => {});
   }
 }
 

@@ -23,6 +23,8 @@
  * @module
  */
 
+import { delay } from "../../core/async.ts";
+
 /** How {@linkcode withLock} waits. */
 export interface LockOptions {
   /** Gives up (resolving undefined) when aborted. @default {never} */
@@ -56,20 +58,6 @@ export interface LockOptions {
   blocking?: boolean;
   /** Told once a blocking wait has lasted `timeoutMs`. */
   onLongWait?: () => void;
-}
-
-/** Sleeps `ms`, or less when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -190,7 +178,10 @@ async function takeMark(mark: string, options: LockOptions): Promise<boolean> {
     }
     if (options.signal?.aborted) return false;
     if (tries < 20) nap(0.05 * 2 ** Math.min(tries, 6));
-    else await sleep(2 + Math.random() * 8, options.signal);
+    else {
+      await delay(2 + Math.random() * 8, { signal: options.signal })
+        .catch(() => {});
+    }
   }
 }
 
@@ -237,7 +228,9 @@ export async function withLock<T>(
     // A long hold (a slow filesystem): back off with jitter so that waiters
     // do not retry in step, without blocking this process.
     const ceiling = Math.min(2 ** naps++, 25);
-    await sleep(ceiling / 2 + Math.random() * ceiling / 2, options.signal);
+    await delay(ceiling / 2 + Math.random() * ceiling / 2, {
+      signal: options.signal,
+    }).catch(() => {});
   }
 }
 

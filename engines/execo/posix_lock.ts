@@ -37,7 +37,7 @@ import {
   libc,
   loadedLibc,
 } from "./_libc.ts";
-import { sleep } from "./lock.ts";
+import { delay } from "../../core/async.ts";
 import { SweepError } from "./files.ts";
 
 /** One of execo's files, opened once in this process. */
@@ -323,6 +323,6 @@ async function lockOne(lib: Libc, entry: Entry, what: string): Promise<void> {
     }
     // Held by another process: wait in the kernel's queue, off this thread.
     if (await lib.lockfWait(entry.fd, F_LOCK) === 0) return;
-    await sleep(2); // interrupted: try again
+    await delay(2); // interrupted: try again
   }
 }

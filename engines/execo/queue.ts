@@ -17,7 +17,7 @@
  */
 
 import type { Delivery, Engine, JsonValue } from "../../core/contracts.ts";
-import { sleep } from "./lock.ts";
+import { delay } from "../../core/async.ts";
 import { CLAIMED, DONE } from "./param_state.ts";
 import type { Transaction } from "./store.ts";
 import type { OpenSweep } from "./sweep.ts";
@@ -315,7 +315,9 @@ export function sweepQueue(store: OpenSweep, options: QueueOptions): Engine {
           return ready.shift();
         }
         if (!picked.waiting) return undefined;
-        await sleep(wait / 2 + Math.random() * wait / 2, signal);
+        await delay(wait / 2 + Math.random() * wait / 2, { signal }).catch(
+          () => {},
+        );
         wait = Math.min(wait * 2, MAX_POLL_MS);
       }
       return undefined;
