@@ -28,76 +28,27 @@
  * @module
  */
 
-import { split } from "npm:shlex@3.0.0";
-import type {
-  Callback,
-  Env,
-  JsonValue,
-  TaskContext,
-} from "../core/contracts.ts";
-import {
-  terminateTree,
-  track,
-  trackCleanup,
-  untrack,
-} from "../core/children.ts";
-import { readChoice } from "../core/env.ts";
-import { ConfigError, TaskFailure } from "../core/errors.ts";
-import { type Denial, denial, PERMISSIONS_HINT } from "../core/denied.ts";
-import { findExecutable } from "../core/path.ts";
-import { appendJoblog, claimRunDir, createOutput } from "../core/results.ts";
+import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
+import { terminateTree } from "../core/children.ts";
+import { TaskFailure } from "../core/errors.ts";
 import { canonicalJson } from "../core/param.ts";
 import type { SlotPlan, SlotResources } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
 import { handOffParam, isBigParam } from "../core/param_env.ts";
 import { spawnFailureReason } from "../core/spawn_error.ts";
-import { longTimeoutSignal } from "../core/timer.ts";
+import { type ChildRun, runChild } from "./_spawn.ts";
+import type {
+  ContainerCallbackOptions,
+  ContainerRuntime,
+} from "./container_options.ts";
+import { removeNow, type RuntimeCli, stopContainer } from "./container_stop.ts";
 
-/** The container runtimes a {@linkcode ContainerCallback} can drive. */
-export const CONTAINER_RUNTIMES = [
-  "podman",
-  "docker",
-  "apptainer",
-  "singularity",
-] as const;
-
-/** One of {@linkcode CONTAINER_RUNTIMES}. */
-export type ContainerRuntime = typeof CONTAINER_RUNTIMES[number];
-
-/** How a {@linkcode ContainerCallback} runs containers. */
-export interface ContainerCallbackOptions {
-  /** Which command-line dialect to speak. @default {"podman"} */
-  runtime?: ContainerRuntime;
-  /** The runtime's executable, a name on PATH or a path. @default {the runtime's name} */
-  runtimeCommand?: string;
-  /**
-   * Global options of the runtime, put before its subcommand in every call
-   * (`run`, `stop`, `rm`), e.g. `["--runtime", "/usr/sbin/runc"]`.
-   * @default {[]}
-   */
-  runtimeOptions?: readonly string[];
-  /**
-   * Options of `run` (`exec` for apptainer), put before the image, e.g.
-   * `["-v", "/data:/data", "--network", "none"]`.
-   * @default {[]}
-   */
-  runOptions?: readonly string[];
-  /** Run the command through `sh -c` inside the container, params quoted. @default {false} */
-  shell?: boolean;
-  /** Time between SIGTERM and SIGKILL when a run must stop, in ms. @default {5000} */
-  graceMs?: number;
-  /**
-   * Keep each param's standard output and error in files under this
-   * directory, and a job log (`joblog.tsv`), instead of passing them through.
-   * @default {undefined}
-   */
-  resultsDir?: string;
-  /**
-   * Each slot's own GPUs and CPUs, from `planSlots` (`core/slots.ts`).
-   * @default {undefined}
-   */
-  slots?: SlotPlan;
-}
+export {
+  CONTAINER_RUNTIMES,
+  type ContainerCallbackOptions,
+  type ContainerRuntime,
+  readContainerOptions,
+} from "./container_options.ts";
 
 /** A runtime invocation: what {@linkcode ContainerCallback.runCommand} returns. */
 export interface ContainerCommand {
@@ -368,53 +319,6 @@ export class ContainerCallback implements Callback {
     return formatArgv([...assignments, program, ...args]);
   }
 
-  // Runs a management command of the runtime (`stop`, `rm`); its failures
-  // are expected (the container may already be gone) and its output is
-  // noise next to the task's.
-  async #manage(args: string[], timeoutMs: number): Promise<void> {
-    try {
-      await new Deno.Command(this.#program, {
-        args: [...this.#globals, ...args],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-        signal: longTimeoutSignal(timeoutMs),
-      }).output();
-    } catch {
-      // Timed out or could not start: the loop below tries again.
-    }
-  }
-
-  // `rm -f` of a running container: podman stops it first, waiting its
-  // stop timeout (10 s by default) unless told; docker kills it at once.
-  #remove(name: string, graceSeconds: number): string[] {
-    return this.runtime === "podman"
-      ? ["rm", "-f", "-t", String(graceSeconds), name]
-      : ["rm", "-f", name];
-  }
-
-  // Stops then removes `name` until the `run` client has exited: a stop
-  // that came while the client was still creating the container finds
-  // nothing, so removal is repeated until the client is gone. The client
-  // itself is killed if the runtime does not let it go.
-  async #stopContainer(
-    name: string,
-    pid: number,
-    exited: Promise<unknown>,
-  ): Promise<void> {
-    const graceSeconds = Math.max(0, Math.ceil(this.#graceMs / 1000));
-    const timeoutMs = this.#graceMs + 30_000;
-    let gone = false;
-    const done = exited.then(() => gone = true);
-    await this.#manage(["stop", "-t", String(graceSeconds), name], timeoutMs);
-    const deadline = Date.now() + timeoutMs;
-    while (!gone) {
-      await this.#manage(this.#remove(name, graceSeconds), timeoutMs);
-      if (Date.now() > deadline) terminateTree(pid, 0);
-      await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
-    }
-  }
-
   /**
    * Runs the container for `param` and resolves when it exits 0.
    *
@@ -426,110 +330,49 @@ export class ContainerCallback implements Callback {
   async process(param: JsonValue, context: TaskContext): Promise<void> {
     context.signal.throwIfAborted();
     const handoff = await handOffParam(param);
+    let run: ChildRun;
+    let name: string | undefined;
     try {
-      await this.#run(param, context, handoff.file);
+      const command = this.runCommand(param, context, handoff.file);
+      const { program, args, env } = command;
+      name = command.name;
+      const cli: RuntimeCli = {
+        runtime: this.runtime,
+        program: this.#program,
+        globals: this.#globals,
+        graceMs: this.#graceMs,
+      };
+      run = await runChild(param, context, {
+        program,
+        args,
+        env,
+        resultsDir: this.#resultsDir,
+        logArgv: [program, ...args],
+        shownProgram: program,
+        whyNotStarted: async (error) =>
+          error instanceof Deno.errors.NotFound
+            ? "no such program; install the runtime or set MINION_CONTAINER_RUNTIME"
+            : await spawnFailureReason(
+              [program, ...args],
+              error,
+              () => ({ ...Deno.env.toObject(), ...env }),
+            ),
+        stop: (child, exited) =>
+          command.name === undefined
+            ? terminateTree(child.pid, this.#graceMs)
+            : stopContainer(cli, command.name, child.pid, exited),
+        // On a second signal the minion exits at once: remove the container
+        // synchronously, since nothing will be left to do it afterwards.
+        onKill: command.name === undefined
+          ? undefined
+          : () => removeNow(cli, command.name!),
+      });
     } finally {
       await handoff.dispose();
     }
-  }
-
-  async #run(
-    param: JsonValue,
-    context: TaskContext,
-    paramFile: string | undefined,
-  ): Promise<void> {
-    const { program, args, env, name } = this.runCommand(
-      param,
-      context,
-      paramFile,
-    );
-    const results = this.#resultsDir;
-    const dir = results === undefined
-      ? undefined
-      : await claimRunDir(results, param);
-    const started = new Date();
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(program, {
-        args,
-        env,
-        stdin: "null",
-        stdout: results === undefined ? "inherit" : "piped",
-        stderr: results === undefined ? "inherit" : "piped",
-      }).spawn();
-    } catch (error) {
-      const why = error instanceof Deno.errors.NotFound
-        ? "no such program; install the runtime or set MINION_CONTAINER_RUNTIME"
-        : await spawnFailureReason(
-          [program, ...args],
-          error,
-          () => ({ ...Deno.env.toObject(), ...env }),
-        );
-      throw new TaskFailure(`Cannot run '${program}': ${why}`, {
-        cause: error,
-      });
-    }
-    track(child.pid);
-    // On a second signal the minion exits at once: remove the container
-    // synchronously, since nothing will be left to do it afterwards.
-    const forget = name === undefined ? () => {} : trackCleanup(() => {
-      new Deno.Command(program, {
-        args: [...this.#globals, ...this.#remove(name, 0)],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).outputSync();
-    });
-
-    let stopping: Promise<void> | undefined;
-    const exited = child.status;
-    const stop = () => {
-      if (name === undefined) {
-        terminateTree(child.pid, this.#graceMs);
-      } else {
-        stopping = this.#stopContainer(name, child.pid, exited);
-      }
-    };
-    context.signal.addEventListener("abort", stop, { once: true });
-    // It may have aborted while the outputs' folder was being made.
-    if (context.signal.aborted) stop();
-
-    const copies = results === undefined ? [] : [
-      child.stdout.pipeTo(
-        (await createOutput(`${results}/${dir}/stdout`)).writable,
-      ),
-      child.stderr.pipeTo(
-        (await createOutput(`${results}/${dir}/stderr`)).writable,
-      ),
-    ];
-    let status: Deno.CommandStatus;
-    try {
-      status = await exited;
-      await Promise.all(copies);
-      await stopping;
-      // With docker, `--rm` is the daemon's job and may lag the client.
-      if (stopping && name !== undefined) {
-        await this.#manage(this.#remove(name, 0), this.#graceMs + 30_000);
-      }
-    } finally {
-      context.signal.removeEventListener("abort", stop);
-      untrack(child.pid);
-      forget();
-    }
-    if (results !== undefined) {
-      await appendJoblog(results, {
-        seq: context.seq,
-        minionId: context.minionId,
-        started,
-        attempt: context.attempt,
-        status,
-        output: dir!,
-        argv: [program, ...args],
-      });
-    }
+    const { status, output } = run;
     if (status.success) return;
     const what = `container '${this.image}'${name ? ` (${name})` : ""}`;
-    const output = results === undefined ? "inherit" : `${results}/${dir}`;
     if (status.signal) {
       throw new TaskFailure(
         `the ${this.runtime} client of ${what} was killed by ${status.signal}`,
@@ -548,82 +391,4 @@ export class ContainerCallback implements Callback {
       output,
     });
   }
-}
-
-function splitWords(env: Env, variable: string, flag: string): string[] {
-  const text = env[variable] ?? "";
-  try {
-    return split(text);
-  } catch (error) {
-    throw new ConfigError(
-      variable,
-      `Cannot split ${variable}${flag} '${text}' into words: ${
-        (error as Error).message
-      }; close the quote`,
-      { cause: error },
-    );
-  }
-}
-
-/**
- * The container settings in `env`: `MINION_CONTAINER_RUNTIME` (default: the
- * first of podman, docker, apptainer, singularity found on PATH),
- * `MINION_CONTAINER_RUNTIME_OPTS` (global options) and
- * `MINION_CONTAINER_OPTS` (options of `run`), both split by shell rules.
- *
- * Needs `--allow-read` to search PATH.
- *
- * @param env the variables, flags already written in
- * @returns options for a {@linkcode ContainerCallback}, shell and grace aside
- * @throws {ConfigError} when the runtime is unknown or not installed, or an
- *   options variable has an unclosed quote
- */
-export async function readContainerOptions(
-  env: Env,
-): Promise<ContainerCallbackOptions> {
-  const variable = "MINION_CONTAINER_RUNTIME";
-  const chosen = env[variable]?.trim()
-    ? readChoice(env, variable, CONTAINER_RUNTIMES, "podman")
-    : undefined;
-  let runtime: ContainerRuntime | undefined;
-  let runtimeCommand: string | undefined;
-  let refused: Denial | undefined; // where Deno would not let us look
-  for (const candidate of chosen ? [chosen] : CONTAINER_RUNTIMES) {
-    try {
-      runtimeCommand = await findExecutable(candidate, env.PATH);
-    } catch (error) {
-      if (!(refused ??= denial(error))) throw error;
-      continue;
-    }
-    if (runtimeCommand !== undefined) {
-      runtime = candidate;
-      break;
-    }
-  }
-  if (runtime === undefined && refused) {
-    throw new ConfigError(
-      variable,
-      `Cannot look for a container runtime on PATH: Deno denied read access to '${refused.target}': run with read access to the runtime, e.g. --allow-read=$(command -v ${
-        chosen ?? "podman"
-      }) (${PERMISSIONS_HINT})`,
-    );
-  }
-  if (runtime === undefined || runtimeCommand === undefined) {
-    throw new ConfigError(
-      variable,
-      chosen
-        ? `Cannot run containers: ${variable} (--container-runtime) is '${chosen}', but '${chosen}' is not on PATH; install it, or choose another of ${
-          CONTAINER_RUNTIMES.join(", ")
-        }`
-        : `Cannot run containers: none of ${
-          CONTAINER_RUNTIMES.join(", ")
-        } is on PATH; install one, or add its directory to PATH (${variable} picks one)`,
-    );
-  }
-  return {
-    runtime,
-    runtimeCommand,
-    runtimeOptions: splitWords(env, "MINION_CONTAINER_RUNTIME_OPTS", ""),
-    runOptions: splitWords(env, "MINION_CONTAINER_OPTS", " (--container-opt)"),
-  };
 }

@@ -16,17 +16,13 @@
  */
 
 import type { Callback, JsonValue, TaskContext } from "../core/contracts.ts";
-import { terminateTree, track, untrack } from "../core/children.ts";
+import { terminateTree } from "../core/children.ts";
 import { TaskFailure } from "../core/errors.ts";
-import { appendJoblog, claimRunDir, createOutput } from "../core/results.ts";
 import type { SlotPlan } from "../core/slots.ts";
 import { buildArgv, formatArgv } from "../core/template.ts";
-import {
-  handOffParam,
-  type ParamHandoff,
-  programEnv,
-} from "../core/param_env.ts";
+import { handOffParam, programEnv } from "../core/param_env.ts";
 import { spawnFailureReason } from "../core/spawn_error.ts";
+import { type ChildRun, runChild } from "./_spawn.ts";
 
 /** How a {@linkcode ProcessCallback} runs programs. */
 export interface ProcessCallbackOptions {
@@ -131,71 +127,6 @@ export class ProcessCallback implements Callback {
     return formatArgv([...assignments, ...argv]);
   }
 
-  // Starts the program, stops it when the task is aborted, and resolves to
-  // how it ended.
-  async #spawn(
-    argv: readonly string[],
-    program: string,
-    slotEnv: Record<string, string>,
-    handoff: ParamHandoff,
-    context: TaskContext,
-    results: string | undefined,
-    dir: string | undefined,
-  ): Promise<Deno.CommandStatus> {
-    const [spawned, ...args] = argv as [string, ...string[]];
-    const variables = {
-      MINION_ID: context.minionId,
-      MINION_ATTEMPT: String(context.attempt),
-      ...slotEnv,
-    };
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(spawned, {
-        args,
-        ...programEnv(handoff, variables),
-        // The minion's own standard input may be the queue itself.
-        stdin: "null",
-        stdout: results === undefined ? "inherit" : "piped",
-        stderr: results === undefined ? "inherit" : "piped",
-      }).spawn();
-    } catch (error) {
-      // Under taskset, what failed to start is still the user's program.
-      const why = await spawnFailureReason(
-        spawned === program ? argv : argv.slice(argv.indexOf(program)),
-        error,
-        () => ({
-          ...Deno.env.toObject(),
-          ...handoff.variables,
-          ...variables,
-        }),
-      );
-      throw new TaskFailure(`Cannot run '${program}': ${why}`, {
-        cause: error,
-      });
-    }
-    track(child.pid);
-
-    const stop = () => terminateTree(child.pid, this.#graceMs);
-    if (context.signal.aborted) stop();
-    context.signal.addEventListener("abort", stop, { once: true });
-    try {
-      const copies = results === undefined ? [] : [
-        child.stdout.pipeTo(
-          (await createOutput(`${results}/${dir}/stdout`)).writable,
-        ),
-        child.stderr.pipeTo(
-          (await createOutput(`${results}/${dir}/stderr`)).writable,
-        ),
-      ];
-      const status = await child.status;
-      await Promise.all(copies);
-      return status;
-    } finally {
-      context.signal.removeEventListener("abort", stop);
-      untrack(child.pid);
-    }
-  }
-
   /**
    * Runs the program for `param` and resolves when it exits 0.
    *
@@ -209,40 +140,42 @@ export class ProcessCallback implements Callback {
     if (program === undefined) {
       throw new TaskFailure("the command is empty: give a program to run");
     }
-    const [[spawned, ...args], slotEnv] = this.#launch(argv, context.slot);
-    const results = this.#resultsDir;
-    const dir = results === undefined
-      ? undefined
-      : await claimRunDir(results, param);
-    const started = new Date();
+    const [bound, slotEnv] = this.#launch(argv, context.slot);
+    const [spawned, ...args] = bound as [string, ...string[]];
     const handoff = await handOffParam(param);
-    let status: Deno.CommandStatus;
+    const variables = {
+      MINION_ID: context.minionId,
+      MINION_ATTEMPT: String(context.attempt),
+      ...slotEnv,
+      MINION_SLOT: String(context.slot),
+    };
+    let run: ChildRun;
     try {
-      status = await this.#spawn(
-        [spawned!, ...args],
-        program,
-        { ...slotEnv, MINION_SLOT: String(context.slot) },
-        handoff,
-        context,
-        results,
-        dir,
-      );
+      run = await runChild(param, context, {
+        program: spawned,
+        args,
+        ...programEnv(handoff, variables),
+        resultsDir: this.#resultsDir,
+        logArgv: argv,
+        shownProgram: program,
+        // Under taskset, what failed to start is still the user's program.
+        whyNotStarted: (error) =>
+          spawnFailureReason(
+            spawned === program ? bound : bound.slice(bound.indexOf(program)),
+            error,
+            () => ({
+              ...Deno.env.toObject(),
+              ...handoff.variables,
+              ...variables,
+            }),
+          ),
+        stop: (child) => terminateTree(child.pid, this.#graceMs),
+      });
     } finally {
       await handoff.dispose();
     }
-    if (results !== undefined) {
-      await appendJoblog(results, {
-        seq: context.seq,
-        minionId: context.minionId,
-        started,
-        attempt: context.attempt,
-        status,
-        output: dir!,
-        argv,
-      });
-    }
+    const { status, output } = run;
     if (status.success) return;
-    const output = results === undefined ? "inherit" : `${results}/${dir}`;
     if (status.signal) {
       throw new TaskFailure(`'${program}' was killed by ${status.signal}`, {
         signal: status.signal,

@@ -4,8 +4,8 @@
  *
  * 0. `core/`: contracts, the loop, readers and helpers;
  * 1. the plug-ins, `engines/`, `callbacks/`, `reporters/`: core, their
- *    own files and their kind's shared kit (`engines/_broker/`) only,
- *    never another plug-in;
+ *    own files and their kind's shared kit (`engines/_broker/`,
+ *    `callbacks/_spawn.ts`) only, never another plug-in;
  * 2. `runner/` and `schedulers/`: settings, the registry, launch and
  *    `minionize()`, above the plug-ins;
  * 3. `commands/` and `cli.ts`, the command line;
