@@ -90,6 +90,14 @@ export interface EngineOptions {
    * it; the minion only prints what it would run.
    */
   dryRun: boolean;
+  /**
+   * Tells the user something is wrong but the engine carries on (e.g. a
+   * broker it keeps reconnecting to), as one line without the
+   * `minionize: warning: ` prefix. Library code never writes to stderr
+   * itself: `launch` passes the one writing to its stderr sink.
+   * @default {warnings are dropped}
+   */
+  warn?: (message: string) => void;
 }
 
 /** What `minionize publish` gives an engine. */

@@ -123,6 +123,7 @@ export async function launch(
       env,
       concurrency: settings.concurrency,
       dryRun: settings.dryRun,
+      warn,
     });
     if (stats && settings.stats) {
       try {

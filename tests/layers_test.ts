@@ -14,7 +14,7 @@
  * Read from `deno info`, dynamic imports included.
  */
 
-import { assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import { ROOT } from "./_cli.ts";
 
 interface ModuleInfo {
@@ -91,6 +91,23 @@ Deno.test("layers point one way: core, plug-ins, runner, commands", async () => 
       if (upward || sideways) wrong.push(`${from} -> ${to}`);
     }
   }
+  assertEquals(wrong, []);
+});
+
+Deno.test("the Pulsar client stands alone, and its engine uses only its front", async () => {
+  const modules = await graph(ENTRIES);
+  const client = "engines/pulsar/client/";
+  const wrong: string[] = [];
+  for (const [from, deps] of modules) {
+    for (const to of deps) {
+      const inside = from.startsWith(client);
+      if (inside && !to.startsWith(client)) wrong.push(`${from} -> ${to}`);
+      if (!inside && to.startsWith(client) && to !== `${client}mod.ts`) {
+        wrong.push(`${from} -> ${to}`);
+      }
+    }
+  }
+  assert(modules.has(`${client}mod.ts`), "the client's front is in the graph");
   assertEquals(wrong, []);
 });
 

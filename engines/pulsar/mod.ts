@@ -54,10 +54,17 @@ import {
   DECODERS,
   encode,
 } from "../../core/param.ts";
-import { fullTopicName, PulsarClient, sleep } from "./client.ts";
-import { Consumer, type Received } from "./consumer.ts";
-import { Producer } from "./producer.ts";
-import { parseServiceUrl, PulsarError } from "./connection.ts";
+import { VERSION } from "../../core/version.ts";
+import {
+  Consumer,
+  fullTopicName,
+  parseServiceUrl,
+  Producer,
+  PulsarClient,
+  PulsarError,
+  type Received,
+  sleep,
+} from "./client/mod.ts";
 
 export type {
   Delivery,
@@ -68,29 +75,27 @@ export type {
   JsonValue,
   PublishOptions,
 } from "../../core/contracts.ts";
-export { type ClientOptions, PulsarClient } from "./client.ts";
-export {
-  Consumer,
-  type ConsumerOptions,
-  type Message,
-  type Received,
-} from "./consumer.ts";
-export { type OutgoingMessage, Producer } from "./producer.ts";
 export {
   type BrokerAddress,
+  type ClientOptions,
+  type Command,
   Connection,
   type ConnectionOptions,
+  Consumer,
   type ConsumerHandler,
+  type ConsumerOptions,
+  type Frame,
+  type KeyValue,
+  type Message,
+  type MessageId,
+  type MessageMetadata,
+  type OutgoingMessage,
+  Producer,
   type ProducerHandler,
+  PulsarClient,
   PulsarError,
-} from "./connection.ts";
-export type {
-  Command,
-  KeyValue,
-  MessageId,
-  MessageMetadata,
-} from "./commands.ts";
-export type { Frame } from "./framing.ts";
+  type Received,
+} from "./client/mod.ts";
 
 /** The settings of the `pulsar` engine, read from its variables. */
 export interface PulsarSettings {
@@ -191,6 +196,7 @@ const textDecoder = new TextDecoder();
 function _client(settings: PulsarSettings): PulsarClient {
   return new PulsarClient({
     serviceUrl: settings.serviceUrl,
+    clientVersion: `minionize-${VERSION}`,
     ...(settings.token ? { token: settings.token } : {}),
     ...(settings.caCerts ? { caCerts: settings.caCerts } : {}),
   });
@@ -236,6 +242,7 @@ async function open(options: EngineOptions): Promise<Engine> {
       permits: options.concurrency,
       batchIndexAck: settings.batchIndexAck,
       consumerName: `minionize-${Deno.pid}`,
+      ...(options.warn ? { warn: options.warn } : {}),
     });
   } catch (error) {
     await client.close();

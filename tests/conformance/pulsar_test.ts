@@ -7,7 +7,7 @@ import {
   startPulsar,
 } from "../services/pulsar.ts";
 import { Consumer, PulsarClient } from "../../engines/pulsar/mod.ts";
-import { fullTopicName } from "../../engines/pulsar/client.ts";
+import { fullTopicName } from "../../engines/pulsar/client/mod.ts";
 
 let cases = 0;
 

@@ -19,7 +19,7 @@ import {
 } from "../services/pulsar.ts";
 import { pulsarEngine } from "../../engines/pulsar/mod.ts";
 import { Consumer, PulsarClient } from "../../engines/pulsar/mod.ts";
-import { fullTopicName } from "../../engines/pulsar/client.ts";
+import { fullTopicName } from "../../engines/pulsar/client/mod.ts";
 import type { JsonValue } from "../../core/contracts.ts";
 
 const ok = available("java", PULSAR_INSTALL) &&

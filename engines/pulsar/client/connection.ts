@@ -15,7 +15,6 @@ import {
   FrameReader,
 } from "./framing.ts";
 import type { MessageMetadata } from "./commands.ts";
-import { VERSION } from "../../core/version.ts";
 
 /** Where a broker listens. */
 export interface BrokerAddress {
@@ -37,6 +36,11 @@ export interface ConnectionOptions {
   keepAliveMs?: number;
   /** Give up connecting after this long. @default {10000} */
   connectTimeoutMs?: number;
+  /**
+   * How the client names itself to the broker (its stats show it).
+   * @default {"minionize-pulsar-client"}
+   */
+  clientVersion?: string;
 }
 
 /** An error the broker answered with, or a connection that failed. */
@@ -222,7 +226,8 @@ export class Connection {
       this.send({
         type: Type.CONNECT,
         connect: {
-          client_version: `minionize-${VERSION}`,
+          client_version: this.#options.clientVersion ??
+            "minionize-pulsar-client",
           protocol_version: PROTOCOL_VERSION,
           ...this.#authFields(),
           feature_flags: { supports_auth_refresh: true },
@@ -269,7 +274,8 @@ export class Connection {
         this.send({
           type: Type.AUTH_RESPONSE,
           authResponse: {
-            client_version: `minionize-${VERSION}`,
+            client_version: this.#options.clientVersion ??
+              "minionize-pulsar-client",
             protocol_version: PROTOCOL_VERSION,
             response: this.#options.token
               ? {

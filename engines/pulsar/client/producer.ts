@@ -8,7 +8,7 @@
  * @module
  */
 
-import { backoffMs, PulsarClient, sleep } from "./client.ts";
+import { backoffMs, PulsarClient, sleep } from "./pulsar_client.ts";
 import {
   type Command,
   type KeyValue,

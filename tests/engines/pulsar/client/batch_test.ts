@@ -1,15 +1,15 @@
-import { assertEquals } from "../../_assert.ts";
+import { assertEquals } from "../../../_assert.ts";
 import {
   ackSet,
   decompress,
   lz4Block,
   stillUnacked,
   unbatch,
-} from "../../../engines/pulsar/batch.ts";
+} from "../../../../engines/pulsar/client/batch.ts";
 import {
   Compression,
   encodeSingleMetadata,
-} from "../../../engines/pulsar/commands.ts";
+} from "../../../../engines/pulsar/client/commands.ts";
 import { deflateSync } from "node:zlib";
 
 function packed(items: { text: string; key?: string }[]): Uint8Array {

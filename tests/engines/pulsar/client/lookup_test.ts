@@ -1,8 +1,14 @@
-import { assertEquals } from "../../_assert.ts";
-import { LookupType, Type } from "../../../engines/pulsar/commands.ts";
-import type { Command } from "../../../engines/pulsar/commands.ts";
-import { PulsarClient } from "../../../engines/pulsar/client.ts";
-import { encodeFrame, FrameReader } from "../../../engines/pulsar/framing.ts";
+import { assertEquals } from "../../../_assert.ts";
+import {
+  LookupType,
+  Type,
+} from "../../../../engines/pulsar/client/commands.ts";
+import type { Command } from "../../../../engines/pulsar/client/commands.ts";
+import { PulsarClient } from "../../../../engines/pulsar/client/pulsar_client.ts";
+import {
+  encodeFrame,
+  FrameReader,
+} from "../../../../engines/pulsar/client/framing.ts";
 
 /**
  * A scripted peer that completes the handshake and answers each LOOKUP with

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { backoffMs, type PulsarClient, sleep } from "./client.ts";
+import { backoffMs, type PulsarClient, sleep } from "./pulsar_client.ts";
 import { type MessageId, SubType, Type } from "./commands.ts";
 import {
   ackSet,
@@ -60,6 +60,12 @@ export interface ConsumerOptions {
   batchIndexAck?: boolean;
   /** Shown in the broker's stats. */
   consumerName?: string;
+  /**
+   * Told when the consumer keeps failing to reconnect (every tenth try);
+   * it goes on trying.
+   * @default {nothing is told}
+   */
+  warn?: (message: string) => void;
 }
 
 /** One stored entry: a single message, or a batch of them. */
@@ -175,9 +181,8 @@ class _PartitionConsumer {
           return;
         } catch (error) {
           if (error instanceof PulsarError && attempt % 10 === 9) {
-            // deno-lint-ignore no-console
-            console.warn(
-              `minionize: warning: still reconnecting to Pulsar topic '${this.topic}' (${reason}): ${error.message}`,
+            this.#options.warn?.(
+              `still reconnecting to Pulsar topic '${this.topic}' (${reason}): ${error.message}`,
             );
           }
         }

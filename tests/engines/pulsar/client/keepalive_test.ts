@@ -1,7 +1,10 @@
-import { assertEquals } from "../../_assert.ts";
-import { Type } from "../../../engines/pulsar/commands.ts";
-import { Connection } from "../../../engines/pulsar/connection.ts";
-import { encodeFrame, FrameReader } from "../../../engines/pulsar/framing.ts";
+import { assertEquals } from "../../../_assert.ts";
+import { Type } from "../../../../engines/pulsar/client/commands.ts";
+import { Connection } from "../../../../engines/pulsar/client/connection.ts";
+import {
+  encodeFrame,
+  FrameReader,
+} from "../../../../engines/pulsar/client/framing.ts";
 
 /**
  * A scripted peer on loopback that answers CONNECT and then does what

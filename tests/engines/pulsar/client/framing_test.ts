@@ -1,14 +1,14 @@
-import { assert, assertEquals } from "../../_assert.ts";
-import { crc32c } from "../../../engines/pulsar/crc32c.ts";
+import { assert, assertEquals } from "../../../_assert.ts";
+import { crc32c } from "../../../../engines/pulsar/client/crc32c.ts";
 import {
   decodeFrame,
   encodeFrame,
   encodePayloadFrame,
   FrameReader,
-} from "../../../engines/pulsar/framing.ts";
-import { Type } from "../../../engines/pulsar/commands.ts";
-import { parseServiceUrl } from "../../../engines/pulsar/connection.ts";
-import { fullTopicName } from "../../../engines/pulsar/client.ts";
+} from "../../../../engines/pulsar/client/framing.ts";
+import { Type } from "../../../../engines/pulsar/client/commands.ts";
+import { parseServiceUrl } from "../../../../engines/pulsar/client/connection.ts";
+import { fullTopicName } from "../../../../engines/pulsar/client/pulsar_client.ts";
 
 Deno.test("crc32c gives the Castagnoli check values", () => {
   const text = (s: string) => new TextEncoder().encode(s);
