@@ -87,6 +87,9 @@ export interface Held {
   index: number;
 }
 
+/** At most this many acks wait to leave together. */
+const MAX_GROUPED_ACKS = 1000;
+
 /** Subscribes to one partition and feeds `deliver`. */
 export class PartitionConsumer {
   readonly topic: string;
@@ -104,6 +107,9 @@ export class PartitionConsumer {
   readonly #entries = new Map<string, Entry>();
   /** Indexes acked in batches that are not wholly acked yet. */
   readonly #ackedInBatches = new Map<string, Set<number>>();
+  /** Acks not sent yet, and the timer that sends them. */
+  #acks: MessageId[] = [];
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     client: PulsarClient,
@@ -200,6 +206,7 @@ export class PartitionConsumer {
   }
 
   #flow(permits: number) {
+    this.#flushAcks();
     if (permits <= 0) return;
     this.#conn?.send({
       type: Type.FLOW,
@@ -339,14 +346,39 @@ export class PartitionConsumer {
     }
   }
 
+  // Acks settled in one turn of the event loop (a burst of short tasks
+  // fed from one read) leave together, in one ACK command: the broker
+  // spends far less on one command of many ids than on many of one. Other
+  // clients hold theirs for 100 ms; a turn is short enough that a minion
+  // killed right after a run has almost surely sent its ack. They also
+  // leave with permits given back, and before the consumer closes.
   #ack(id: MessageId) {
-    this.#conn?.send({
+    if (this.#closed) return;
+    this.#acks.push(id);
+    if (this.#acks.length >= MAX_GROUPED_ACKS) this.#flushAcks();
+    else {
+      this.#ackTimer ??= setTimeout(() => this.#flushAcks(), 0);
+    }
+  }
+
+  #flushAcks() {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    const conn = this.#conn;
+    // Without a connection they wait for the next one: a message id is the
+    // subscription's, whichever consumer acks it.
+    if (this.#acks.length === 0 || !conn) return;
+    const ids = this.#acks;
+    this.#acks = [];
+    conn.send({
       type: Type.ACK,
-      ack: { consumer_id: this.#consumerId, ack_type: 0, message_id: [id] },
+      ack: { consumer_id: this.#consumerId, ack_type: 0, message_id: ids },
     });
   }
 
   async close(): Promise<void> {
+    this.#flushAcks();
+    clearTimeout(this.#ackTimer);
     this.#closed = true;
     const conn = this.#conn;
     this.#conn = undefined;
