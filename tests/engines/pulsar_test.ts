@@ -194,6 +194,39 @@ Deno.test({
       );
 
       await t.step(
+        "-j 1 holds one message, or PULSAR_PREFETCH of them",
+        async () => {
+          const held = async (settings: Record<string, string>) => {
+            const topic = newTopic();
+            await publish(broker, topic, ["a", "b", "c"]);
+            const engine = await pulsarEngine.open({
+              env: { ...broker.env, PULSAR_TOPIC: topic, ...settings },
+              concurrency: 1,
+              dryRun: false,
+            });
+            const got = [];
+            try {
+              // Nothing is settled: only what the permits let in arrives.
+              for (let i = 0; i < 3; i++) {
+                const delivery = await engine.next(AbortSignal.timeout(3_000));
+                if (delivery === undefined) break;
+                got.push(delivery.param);
+              }
+            } finally {
+              await engine.close();
+            }
+            return got;
+          };
+          assertEquals(await held({}), ["a"], "-j 1 alone");
+          assertEquals(
+            await held({ PULSAR_PREFETCH: "3" }),
+            ["a", "b", "c"],
+            "with PULSAR_PREFETCH=3",
+          );
+        },
+      );
+
+      await t.step(
         "a param of a minion stopped by SIGTERM goes to another minion, uncounted",
         async () => {
           const topic = newTopic();

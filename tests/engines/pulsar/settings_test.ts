@@ -10,6 +10,7 @@ Deno.test("pulsar settings default like the original and name the dead-letter to
   assertEquals(settings.decoder, "identity");
   assertEquals(settings.nackDelayMs, 1000);
   assertEquals(settings.batchIndexAck, false);
+  assertEquals(settings.prefetch, undefined);
   assertEquals(
     settings.deadLetterTopic,
     "persistent://public/default/jobs-minionize-DLQ",
@@ -31,9 +32,20 @@ Deno.test("bad pulsar settings are config errors naming the variable", () => {
       { PULSAR_TOPIC: "t", PULSAR_TLS_TRUST_CERTS: "/no/such.pem" },
       "PULSAR_TLS_TRUST_CERTS",
     ],
+    [{ PULSAR_TOPIC: "t", PULSAR_PREFETCH: "0" }, "PULSAR_PREFETCH"],
+    [{ PULSAR_TOPIC: "t", PULSAR_PREFETCH: "many" }, "PULSAR_PREFETCH"],
+    [{ PULSAR_TOPIC: "t", PULSAR_PREFETCH: "100001" }, "PULSAR_PREFETCH"],
   ];
   for (const [env, variable] of cases) {
     const error = assertThrows(() => readPulsarSettings(env), ConfigError);
     assertEquals((error as ConfigError).variable, variable);
   }
+});
+
+Deno.test("PULSAR_PREFETCH is how many messages a minion may hold", () => {
+  const settings = readPulsarSettings({
+    PULSAR_TOPIC: "t",
+    PULSAR_PREFETCH: "1000",
+  });
+  assertEquals(settings.prefetch, 1000);
 });
