@@ -1,15 +1,19 @@
 /**
  * Pulsar: drains 10,000 no-op params through one minion (a function
  * callback that does nothing, so only the engine, its TypeScript client and
- * the loop are measured), at `-j 1` and `-j 8`, and side by side in the same
- * run against the same broker, through the official Python client
- * (`pulsar-client`, C++ underneath) receiving and acknowledging one message
- * at a time with its default 1,000-message prefetch. Each drain reads its
- * own topic, filled beforehand by `minionize publish`'s producer (not
- * timed). Prints messages per second and the ratio to the Python client.
+ * the loop are measured), at `-j 1`, `-j 8` and `-j 8` with
+ * `PULSAR_PREFETCH=1000`, and side by side in the same run against the same
+ * broker, through the official Python client (`pulsar-client`, C++
+ * underneath) receiving and acknowledging one message at a time with its
+ * default 1,000-message prefetch. Each drain reads its own topic, filled
+ * beforehand by `minionize publish`'s producer (not timed). The broker is
+ * warmed up by one untimed drain, then the drains run in turn for ROUNDS
+ * rounds (3), since a broker sharing two cores with other work varies a
+ * lot from one drain to the next. Prints the median seconds and messages
+ * per second of each, and its ratio to the Python client's median.
  *
- * Run: `deno run -A bench/pulsar_vs_python.ts [COUNT]` (install the broker and the
- * Python client with `bash tests/services/install.sh pulsar`).
+ * Run: `deno run -A bench/pulsar_vs_python.ts [COUNT] [ROUNDS]` (install the broker
+ * and the Python client with `bash tests/services/install.sh pulsar`).
  *
  * @module
  */
@@ -26,6 +30,7 @@ import {
 } from "../tests/services/pulsar.ts";
 
 const COUNT = Number(Deno.args[0] ?? 10_000);
+const ROUNDS = Number(Deno.args[1] ?? 3);
 
 async function fill(broker: RunningPulsar, topic: string) {
   async function* params(): AsyncIterable<JsonValue> {
@@ -35,8 +40,13 @@ async function fill(broker: RunningPulsar, topic: string) {
   await pulsarEngine.publish!(params(), { env, create: true });
 }
 
-async function viaMinion(broker: RunningPulsar, topic: string, jobs: number) {
-  const env = { ...broker.env, PULSAR_TOPIC: topic };
+async function viaMinion(
+  broker: RunningPulsar,
+  topic: string,
+  jobs: number,
+  settings: Record<string, string> = {},
+) {
+  const env = { ...broker.env, PULSAR_TOPIC: topic, ...settings };
   const start = performance.now();
   const engine = await pulsarEngine.open({
     env,
@@ -77,19 +87,35 @@ async function viaPython(broker: RunningPulsar, topic: string) {
 
 const broker = await startPulsar();
 try {
-  const rows: [string, number][] = [];
   const runs: [string, (topic: string) => Promise<number>][] = [
     ["python pulsar-client, receive+ack", (t) => viaPython(broker, t)],
     ["minion -j 1 (no-op function)", (t) => viaMinion(broker, t, 1)],
     ["minion -j 8 (no-op function)", (t) => viaMinion(broker, t, 8)],
+    [
+      "minion -j 8, PULSAR_PREFETCH=1000",
+      (t) => viaMinion(broker, t, 8, { PULSAR_PREFETCH: "1000" }),
+    ],
   ];
-  for (const [name, run] of runs) {
-    const topic = `bench-${Date.now().toString(36)}-${rows.length}`;
+  let topics = 0;
+  const newTopic = async () => {
+    const topic = `bench-${Date.now().toString(36)}-${topics++}`;
     await fill(broker, topic);
-    rows.push([name, await run(topic)]);
+    return topic;
+  };
+  await viaPython(broker, await newTopic()); // warm-up, not timed
+  const times: number[][] = runs.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [, run]] of runs.entries()) {
+      times[i]!.push(await run(await newTopic()));
+    }
   }
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const rows = runs.map(([name], i) => [name, median(times[i]!)] as const);
   const base = COUNT / (rows[0]![1] / 1000);
-  console.log(`Pulsar: drain ${COUNT} no-op messages, one consumer`);
+  console.log(
+    `Pulsar: drain ${COUNT} no-op messages, one consumer, median of ${ROUNDS} rounds`,
+  );
   console.log(
     `${"".padEnd(36)} ${"seconds".padStart(8)} ${"msg/s".padStart(8)} ${
       "vs python".padStart(9)
