@@ -58,6 +58,7 @@ import {
   DECODERS,
   encode,
 } from "../../core/param.ts";
+import { delay } from "../../core/async.ts";
 import { VERSION } from "../../core/version.ts";
 import {
   Consumer,
@@ -67,7 +68,6 @@ import {
   PulsarClient,
   PulsarError,
   type Received,
-  sleep,
 } from "./client/mod.ts";
 
 export type {
@@ -320,9 +320,10 @@ async function open(options: EngineOptions): Promise<Engine> {
         nack() {
           // The delay is the client's in Pulsar: hold the message, then
           // give it back, so a failing param does not spin.
-          const wait = sleep(settings.nackDelayMs, closing.signal).then(() =>
-            received.nack()
-          );
+          // Closing ends the wait early: the message is given back then.
+          const wait = delay(settings.nackDelayMs, { signal: closing.signal })
+            .catch(() => {})
+            .then(() => received.nack());
           delayed.add(wait);
           wait.finally(() => delayed.delete(wait));
           return Promise.resolve();

@@ -31,11 +31,9 @@
  */
 
 export {
-  backoffMs,
   type ClientOptions,
   fullTopicName,
   PulsarClient,
-  sleep,
 } from "./pulsar_client.ts";
 export {
   Consumer,
