@@ -175,6 +175,7 @@ export async function publish(args: readonly string[]): Promise<number> {
   const count = await plugin.publish(iterate(params), {
     env,
     create: flags.has("--create"),
+    warn: (message) => console.error(`minionize: warning: ${message}`),
   });
   console.error(
     `minionize: published ${count} param${

@@ -106,6 +106,12 @@ export interface PublishOptions {
   env: Env;
   /** Create the queue (topic, table, stream, ...) when it does not exist. */
   create: boolean;
+  /**
+   * Tells the user something is wrong but publishing carries on, as for
+   * {@linkcode EngineOptions.warn}.
+   * @default {warnings are dropped}
+   */
+  warn?: (message: string) => void;
 }
 
 /**

@@ -51,11 +51,8 @@ import {
 import { LOG, SweepError } from "./store.ts";
 
 const VARIABLE = "EXECO_PERSISTENCE_DIR";
-const encoder = new TextEncoder();
-
-function warn(message: string): void {
-  Deno.stderr.writeSync(encoder.encode(`minionize: warning: ${message}\n`));
-}
+/** Where warnings go when the caller gave no `warn`: nowhere. */
+const dropped = (_message: string): void => {};
 
 /** The sweep directory and lease that `env` names. */
 export function execoSettings(env: Env): { dir: string; leaseMs: number } {
@@ -73,6 +70,7 @@ export function execoSettings(env: Env): { dir: string; leaseMs: number } {
  */
 async function open(options: EngineOptions): Promise<Engine> {
   const { dir, leaseMs } = execoSettings(options.env);
+  const warn = options.warn ?? dropped;
   try {
     if (options.dryRun) return dryQueue(await todoTexts(dir, options.env));
     const store = await openSweep(dir, {
@@ -110,7 +108,11 @@ async function publish(
   try {
     let store;
     try {
-      store = await openSweep(dir, { leaseMs, env: options.env, warn });
+      store = await openSweep(dir, {
+        leaseMs,
+        env: options.env,
+        warn: options.warn ?? dropped,
+      });
     } catch (error) {
       const absent = error instanceof SweepError &&
         (error.problem === "missing" || error.problem === "not-a-sweep");
