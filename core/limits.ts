@@ -54,6 +54,8 @@ export const RANGES: Readonly<Record<string, Range>> = {
   KAFKA_SESSION_TIMEOUT: { min: 1, max: DAY, integer: false },
   KAFKA_PARTITIONS: { min: 1, max: 10_000, integer: true },
   NATS_MAX_DELIVER: { min: 1, max: 1_000_000, integer: true },
+  // One FLOW command asks for this many; it stays far below its 32 bits.
+  PULSAR_PREFETCH: { min: 1, max: 100_000, integer: true },
   // minionize submit: jobs submitted at once stay within what a scheduler
   // holds (Slurm's MaxJobCount is 10,000 by default).
   "--jobs": { min: 0, max: 10_000, integer: true },

@@ -198,22 +198,8 @@ export function readPulsarSettings(env: Env): PulsarSettings {
     deadLetterTopic,
     caCerts,
     batchIndexAck: readBoolean(env, "PULSAR_BATCH_INDEX_ACK"),
-    prefetch: _readPrefetch(env),
+    prefetch: readInteger(env, "PULSAR_PREFETCH", 1),
   };
-}
-
-/** The most messages a FLOW may ask for stays far below its 32 bits. */
-const MAX_PREFETCH = 100_000;
-
-function _readPrefetch(env: Env): number | undefined {
-  const prefetch = readInteger(env, "PULSAR_PREFETCH", 1);
-  if (prefetch !== undefined && prefetch > MAX_PREFETCH) {
-    throw new ConfigError(
-      "PULSAR_PREFETCH",
-      `PULSAR_PREFETCH is '${prefetch}': expected a whole number from 1 to ${MAX_PREFETCH}, e.g. PULSAR_PREFETCH=1000`,
-    );
-  }
-  return prefetch;
 }
 
 const textDecoder = new TextDecoder();
