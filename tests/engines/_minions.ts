@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ROOT } from "../services/harness.ts";
+import { ROOT, waitUntil } from "../services/harness.ts";
 
 /** A program that appends `MINION_PARAM MINION_ATTEMPT` to `log`, then runs `then`. */
 export async function loggingProgram(
@@ -60,4 +60,27 @@ export function spawnMinion(
       return { code, output: text.decode(stdout) + text.decode(stderr) };
     },
   };
+}
+
+/**
+ * A node lost mid-task: starts a minion on `env` whose program logs its
+ * start and sleeps, waits until the task runs, then kills the minion and
+ * the program with SIGKILL, leaving the param taken and never settled.
+ */
+export async function killMidTask(
+  dir: string,
+  env: Record<string, string>,
+): Promise<void> {
+  const log = `${dir}/kill.log`;
+  const program = await loggingProgram(dir, log, "exec sleep 60");
+  const minion = spawnMinion(env, [program]);
+  await waitUntil(
+    "the task",
+    async () => (await linesOf(log)).length === 1,
+    60_000,
+  );
+  minion.child.kill("SIGKILL");
+  // The program outlives its minion (and holds its output open).
+  Deno.kill(Number((await linesOf(log))[0]!.split(" ")[2]), "SIGKILL");
+  await minion.result();
 }

@@ -10,10 +10,10 @@ import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runMinion } from "../../core/minion.ts";
 import { bundleDir } from "../_bundle.ts";
-import { freePort, waitUntil } from "../services/harness.ts";
+import { freePort } from "../services/harness.ts";
 import { kafkaAvailable, startKafka } from "../services/kafka.ts";
 import { brokerSteps } from "./_broker_cases.ts";
-import { linesOf, loggingProgram, spawnMinion } from "./_minions.ts";
+import { killMidTask } from "./_minions.ts";
 
 const ok = kafkaAvailable();
 
@@ -225,21 +225,7 @@ Deno.test({
             env,
             create: true,
           });
-          const log = `${dir}/kill.log`;
-          const program = await loggingProgram(dir, log, "exec sleep 60");
-          const minion = spawnMinion(
-            { ...env, MINION_ENGINE: "kafka" },
-            [program],
-          );
-          await waitUntil(
-            "the task",
-            async () => (await linesOf(log)).length === 1,
-            60_000,
-          );
-          minion.child.kill("SIGKILL");
-          // The program outlives its minion (and holds its output open).
-          Deno.kill(Number((await linesOf(log))[0]!.split(" ")[2]), "SIGKILL");
-          await minion.result();
+          await killMidTask(dir, { ...env, MINION_ENGINE: "kafka" });
           const attempts: number[] = [];
           // Its partitions move once its session times out (3 s here);
           // Kafka counts no deliveries, so the attempt is not counted.

@@ -10,10 +10,10 @@ import { rabbitmqEngine } from "../../engines/rabbitmq.ts";
 import type { Env, JsonValue } from "../../core/contracts.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runMinion } from "../../core/minion.ts";
-import { freePort, waitUntil } from "../services/harness.ts";
+import { freePort } from "../services/harness.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../services/rabbitmq.ts";
 import { brokerSteps } from "./_broker_cases.ts";
-import { linesOf, loggingProgram, spawnMinion } from "./_minions.ts";
+import { killMidTask } from "./_minions.ts";
 
 const ok = rabbitmqAvailable();
 
@@ -187,21 +187,7 @@ Deno.test({
             env,
             create: true,
           });
-          const log = `${dir}/kill.log`;
-          const program = await loggingProgram(dir, log, "exec sleep 60");
-          const minion = spawnMinion(
-            { ...env, MINION_ENGINE: "rabbitmq" },
-            [program],
-          );
-          await waitUntil(
-            "the task",
-            async () => (await linesOf(log)).length === 1,
-            60_000,
-          );
-          minion.child.kill("SIGKILL");
-          // The program outlives its minion (and holds its output open).
-          Deno.kill(Number((await linesOf(log))[0]!.split(" ")[2]), "SIGKILL");
-          await minion.result();
+          await killMidTask(dir, { ...env, MINION_ENGINE: "rabbitmq" });
           const attempts: number[] = [];
           const summary = await drain(env, (_p, attempt) => {
             attempts.push(attempt);
