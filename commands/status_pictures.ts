@@ -60,13 +60,28 @@ export interface PictureOptions {
 
 const LABEL = 7;
 
-/** A duration in ms, short: `0.5ms`, `20ms`, `1.5s`, `2m`, `1.2h`. */
-export function shortDuration(ms: number): string {
-  const trim = (n: number) => String(Number(n.toPrecision(2)));
+/**
+ * A duration in ms, short: `0.5ms`, `20ms`, `1.5s`, `2m`, `1.2h`, to
+ * `digits` significant digits.
+ */
+export function shortDuration(ms: number, digits = 2): string {
+  const trim = (n: number) => String(Number(n.toPrecision(digits)));
   if (ms < 1000) return `${trim(ms)}ms`;
   if (ms < 60_000) return `${trim(ms / 1000)}s`;
   if (ms < 3_600_000) return `${trim(ms / 60_000)}m`;
   return `${trim(ms / 3_600_000)}h`;
+}
+
+/**
+ * The fewest significant digits, 2 at least, that tell all of `values`
+ * apart: runs of 200 to 210 ms in bins of 1.25 ms would all read `200ms`.
+ */
+function digitsFor(values: readonly number[]): number {
+  for (let digits = 2; digits < 6; digits++) {
+    const labels = values.map((v) => shortDuration(v, digits));
+    if (new Set(labels).size === labels.length) return digits;
+  }
+  return 6;
 }
 
 function clock(ms: number): string {
@@ -152,9 +167,10 @@ export function durationBins(
   const distinct = [...new Set(positive)].sort((a, b) => a - b);
   if (distinct.length <= 6) {
     // A few values (whole milliseconds, a fixed sleep): one bar each.
+    const digits = digitsFor(distinct);
     for (const value of distinct) {
       bins.push({
-        label: shortDuration(value),
+        label: shortDuration(value, digits),
         count: positive.filter((v) => v === value).length,
       });
     }
@@ -180,12 +196,16 @@ export function durationBins(
       edges.push(Number(e.toPrecision(6)));
     }
   }
+  const digits = digitsFor(edges);
   for (let i = 0; i + 1 < edges.length; i++) {
     const [lo, hi] = [edges[i]!, edges[i + 1]!];
     const count = positive.filter((v) =>
       v >= lo && (v < hi || (i + 2 === edges.length && v <= hi))
     ).length;
-    bins.push({ label: `${shortDuration(lo)}–${shortDuration(hi)}`, count });
+    bins.push({
+      label: `${shortDuration(lo, digits)}–${shortDuration(hi, digits)}`,
+      count,
+    });
   }
   return bins;
 }

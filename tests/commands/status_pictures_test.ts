@@ -164,6 +164,23 @@ Deno.test("durations spread over decades are binned 1-2-5, a few values one bar 
   assertEquals(spread.reduce((sum, b) => sum + b.count, 0), 9);
 });
 
+Deno.test("bins narrower than the labels' two digits get the digits that tell them apart", () => {
+  // The demo's 0.2 s sleeps: 200 to 210 ms, in bins of about 1 ms.
+  const close = durationBins([200, 201, 203, 204, 205, 206, 208, 210]);
+  const labels = close.map((b) => b.label);
+  assertEquals(new Set(labels).size, labels.length, labels.join(" "));
+  for (const label of labels) {
+    const [lo, hi] = label.split("–");
+    assert(lo !== hi, label);
+  }
+  assertEquals(close.reduce((sum, b) => sum + b.count, 0), 8);
+  // A few close values, one bar each, each its own label.
+  assertEquals(durationBins([200, 201]).map((b) => b.label), [
+    "200ms",
+    "201ms",
+  ]);
+});
+
 Deno.test("nothing finished yet draws a line saying so", () => {
   assertEquals(drawPictures(new History()), [
     "(no finished runs yet: nothing to draw)",
