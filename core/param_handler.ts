@@ -159,27 +159,17 @@ export function paramHandler(
       if (decision.timed) walltime?.record(elapsed);
       const settled = settle(decision.settle, delivery, decision.failure);
       if (settled) await settled;
-      const reported = finished(
-        decision.failure === undefined
-          ? {
-            seq: mySeq,
-            slot,
-            param,
-            attempt,
-            outcome: decision.outcome,
-            timings,
-          }
-          : {
-            seq: mySeq,
-            slot,
-            param,
-            attempt,
-            outcome: decision.outcome,
-            timings,
-            failure: decision.failure,
-            program: error,
-          },
-      );
+      const reported = finished({
+        seq: mySeq,
+        slot,
+        param,
+        attempt,
+        outcome: decision.outcome,
+        timings,
+        ...(decision.failure === undefined
+          ? {}
+          : { failure: decision.failure, program: error }),
+      });
       if (reported) await reported;
       if (!decision.again) return;
       attempt++;
